@@ -1,0 +1,1 @@
+"""The ``trimail`` command line."""

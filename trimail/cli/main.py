@@ -1,0 +1,92 @@
+"""``trimail``: serve, check-config, and manage domains, users and aliases.
+
+Every command prints a one-line error naming the file, key or argument and exits 1 (2
+for usage errors) instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from trimail import __version__
+from trimail.cli import admin
+from trimail.config import ConfigError, load_config
+from trimail.config.model import Config
+
+
+class CliError(Exception):
+    """A command failed for a reason the operator can act on; printed without traceback."""
+
+
+def _serve(config: Config, _args: argparse.Namespace) -> int:
+    from trimail.server.app import run_server
+
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    run_server(config)
+    return 0
+
+
+def _check_config(config: Config, args: argparse.Namespace) -> int:
+    from trimail.plugins import make_plugin_manager
+
+    make_plugin_manager(config)
+    where = getattr(args, "config", None) or "embedded defaults"
+    print(f"{where}: OK (hostname {config.hostname}, data in {config.data_dir})")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        "-c",
+        metavar="FILE",
+        default=argparse.SUPPRESS,  # so a sub-command's absent --config keeps the top one
+        help="TOML config file (default: embedded defaults)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="trimail", description="A complete mail server in one process.", parents=[common]
+    )
+    parser.add_argument("--version", action="version", version=f"trimail {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser("serve", parents=[common], help="run the server")
+    serve.set_defaults(handler=_serve)
+    check = commands.add_parser(
+        "check-config", parents=[common], help="validate the config and plugins, then exit"
+    )
+    check.set_defaults(handler=_check_config)
+    admin.add_commands(commands, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``trimail`` console script. Returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[Config, argparse.Namespace], int] = args.handler
+    try:
+        config = load_config(getattr(args, "config", None))
+        return handler(config, args)
+    except (ConfigError, CliError, admin.AdminError) as exc:
+        print(f"trimail: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from trimail.plugins import PluginError
+
+        if isinstance(exc, PluginError):
+            print(f"trimail: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

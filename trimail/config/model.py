@@ -1,0 +1,138 @@
+"""The configuration model: one frozen attrs class per component.
+
+Field names carry their units (``_seconds``, ``_bytes``); durations are float seconds as
+in Trio. Every field has ``metadata["doc"]``, from which docs/configuration.md is made
+(``python -m trimail.config.reference``).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"doc": text}
+
+
+def _positive(_inst: object, attribute: attrs.Attribute[object], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name}: must be greater than 0, got {value!r}")
+
+
+def _listen_address(_inst: object, attribute: attrs.Attribute[object], value: tuple[str, ...]) -> None:
+    for item in value:
+        try:
+            parse_listen_address(item)
+        except ValueError as exc:
+            raise ValueError(f"{attribute.name}: {exc}") from None
+
+
+def _one_of(*choices: str):  # type: ignore[no-untyped-def]
+    def check(_inst: object, attribute: attrs.Attribute[object], value: str) -> None:
+        if value not in choices:
+            raise ValueError(f"{attribute.name}: must be one of {', '.join(choices)}; got {value!r}")
+
+    return check
+
+
+def parse_listen_address(text: str) -> tuple[str, int]:
+    """Split ``"host:port"`` or ``"[v6]:port"`` into (host, port).
+
+    Raises:
+        ValueError: with a message naming what is wrong.
+    """
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{text!r} is not HOST:PORT (e.g. 127.0.0.1:2525 or [::1]:2525)")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r}: port must be a number from 0 to 65535")
+    return host, int(port_text)
+
+
+@attrs.frozen(kw_only=True)
+class SmtpListenerConfig:
+    """The MX listener: receives mail for the local domains (RFC 5321)."""
+
+    listen: tuple[str, ...] = attrs.field(
+        default=("127.0.0.1:2525",),
+        converter=tuple,
+        validator=_listen_address,
+        metadata=_doc("Addresses to listen on, HOST:PORT. Port 25 in production."),
+    )
+    max_message_bytes: int = attrs.field(
+        default=25 * 1024 * 1024,
+        validator=_positive,
+        metadata=_doc("Largest message accepted, in octets; advertised as SIZE (RFC 1870)."),
+    )
+    max_recipients: int = attrs.field(
+        default=100,
+        validator=_positive,
+        metadata=_doc("Recipients per transaction; at least 100 (RFC 5321 §4.5.3.1.8)."),
+    )
+    max_bad_commands: int = attrs.field(
+        default=10,
+        validator=_positive,
+        metadata=_doc("Bad commands in one session before 421 and close."),
+    )
+    max_text_line_bytes: int = attrs.field(
+        default=1000,
+        validator=_positive,
+        metadata=_doc("Longest DATA line incl. CRLF (RFC 5321 §4.5.3.1.6: 1000)."),
+    )
+    max_connections: int = attrs.field(
+        default=1000, validator=_positive, metadata=_doc("Concurrent connections in all.")
+    )
+    max_connections_per_ip: int = attrs.field(
+        default=50,
+        validator=_positive,
+        metadata=_doc("Concurrent connections from one client address; more get 421 4.7.0."),
+    )
+    command_timeout_seconds: float = attrs.field(
+        default=300.0,
+        validator=_positive,
+        metadata=_doc("Wait for the next command (RFC 5321 §4.5.3.2.7: at least 5 minutes)."),
+    )
+    data_timeout_seconds: float = attrs.field(
+        default=300.0,
+        validator=_positive,
+        metadata=_doc("Wait for the next block of message data (RFC 5321 §4.5.3.2.6, .2.7)."),
+    )
+
+
+@attrs.frozen(kw_only=True)
+class ShutdownConfig:
+    """Graceful shutdown on SIGTERM/SIGINT."""
+
+    grace_seconds: float = attrs.field(
+        default=30.0,
+        validator=_positive,
+        metadata=_doc("How long transactions in flight may finish before 421 and close."),
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Config:
+    """The whole server configuration (a TOML file; every key is optional)."""
+
+    hostname: str = attrs.field(
+        default="",
+        metadata=_doc("This host's name in greetings and Received headers; default: the machine's."),
+    )
+    data_dir: str = attrs.field(
+        default="./trimail-data",
+        metadata=_doc("Where mailboxes, the user database and the spool live; relative to the working directory."),
+    )
+    plugins: tuple[str, ...] = attrs.field(
+        default=(),
+        converter=tuple,
+        metadata=_doc("Extra plugin modules to load (importable names), besides entry points."),
+    )
+    log_level: str = attrs.field(
+        default="info",
+        validator=_one_of("debug", "info", "warning", "error"),
+        metadata=_doc("debug, info, warning or error. debug logs SMTP transcripts."),
+    )
+    smtp: SmtpListenerConfig = attrs.field(factory=SmtpListenerConfig, metadata=_doc("[smtp] table"))
+    shutdown: ShutdownConfig = attrs.field(factory=ShutdownConfig, metadata=_doc("[shutdown] table"))

@@ -1,0 +1,132 @@
+"""Hook specifications: the plugin API of trimail (pluggy project name ``trimail``).
+
+Hooks are synchronous (never ``async def``): a hook that needs I/O returns an object
+with ``async`` methods. Call sites always pass keyword arguments, so an implementation
+may accept any subset of them. Grouped by lifecycle phase.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from trimail.config.model import Config
+    from trimail.mail.address import Mailbox, ReversePath
+    from trimail.mail.envelope import Envelope
+    from trimail.server.session_info import SessionInfo
+    from trimail.storage.api import MailStore
+    from trimail.verdicts import MessageVerdict, Reject
+
+hookspec = pluggy.HookspecMarker("trimail")
+
+# -- start-up ------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def trimail_mail_store(config: Config) -> MailStore | None:
+    """Return the mail store (storage backend) the server uses.
+
+    Called once at start-up, in the main task. Stops at the first non-None result; the
+    built-in SQLite+files store (`trimail.storage`) is registered as a plugin and
+    answers last, so a plugin that returns a store replaces it.
+
+    Args:
+        config: the validated server configuration.
+
+    Returns:
+        An object implementing `trimail.storage.api.MailStore`, or None to defer.
+
+    .. versionadded:: 0.1
+    """
+
+
+# -- connection and envelope filters (SMTP) --------------------------------------------
+
+
+@hookspec
+def trimail_smtp_connect(session: SessionInfo) -> Reject | None:
+    """Judge a new SMTP connection before the greeting.
+
+    Called once per connection, on the event loop: keep it fast (no blocking I/O).
+    Every implementation runs; the first Reject (in pluggy call order) is used: the
+    client is greeted with its reply (554 is usual, RFC 5321 §3.1) and disconnected.
+
+    Args:
+        session: the peer address, listener name and TLS/auth state.
+
+    Returns:
+        A `trimail.verdicts.Reject`, or None to accept.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def trimail_smtp_helo(session: SessionInfo, helo_identity: str) -> Reject | None:
+    """Judge the HELO/EHLO argument (RFC 5321 §4.1.1.1, RFC 7208 §2.3).
+
+    Returns:
+        A Reject (its reply answers the HELO/EHLO), or None to accept.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def trimail_smtp_mail_from(
+    session: SessionInfo, reverse_path: ReversePath, parameters: tuple[tuple[str, str | None], ...]
+) -> Reject | None:
+    """Judge MAIL FROM (RFC 5321 §4.1.1.2). ``reverse_path`` is NULL_PATH for ``<>``.
+
+    Returns:
+        A Reject (its reply answers MAIL), or None to accept.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def trimail_smtp_rcpt_to(
+    session: SessionInfo, envelope: Envelope, forward_path: Mailbox
+) -> Reject | None:
+    """Judge RCPT TO (RFC 5321 §4.1.1.3) after trimail's own routing accepted it.
+
+    Args:
+        session: connection state.
+        envelope: the transaction so far (recipients accepted before this one).
+        forward_path: the recipient being judged.
+
+    Returns:
+        A Reject (its reply answers this RCPT only), or None to accept.
+
+    .. versionadded:: 0.1
+    """
+
+
+# -- message filters (the MDA step) ----------------------------------------------------
+
+
+@hookspec
+def trimail_message_filter(
+    session: SessionInfo, envelope: Envelope, message: bytes
+) -> MessageVerdict | None:
+    """Look at a received message before it is stored (after DATA / BDAT LAST).
+
+    Called once per message (not per recipient) in a worker thread, so it may do
+    blocking work (DNS, CPU-heavy checks); it must be thread-safe. Every
+    implementation runs; any Reject refuses the message for all recipients (the first
+    one's reply is sent); ``add_headers`` from all are prepended, in call order.
+
+    Args:
+        session: connection state.
+        envelope: reverse-path, accepted forward-paths and parameters.
+        message: the message as received (RFC 5322 bytes, CRLF line ends), without
+            the trace header fields trimail prepends.
+
+    Returns:
+        A `trimail.verdicts.MessageVerdict`, or None for "no opinion".
+
+    .. versionadded:: 0.1
+    """

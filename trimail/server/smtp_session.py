@@ -1,0 +1,337 @@
+"""One SMTP connection: bytes <-> `trimail.smtp.ServerConnection` <-> policy and delivery.
+
+The engine judges syntax and sequence; this session answers the policy events (HELO,
+MAIL, RCPT, DATA, end of data) with hooks, routing and delivery, and owns the timeouts
+(RFC 5321 §4.5.3.2) and the graceful-shutdown behaviour (421 4.3.2 at the next command).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import TYPE_CHECKING
+
+import attrs
+import trio
+
+from trimail.mail.envelope import Envelope
+from trimail.mail.reply import Reply
+from trimail.mail.trace import with_protocol
+from trimail.server.delivery import (
+    R250_RCPT_OK,
+    R451_LOCAL_ERROR,
+    DeliveryError,
+    LocalDelivery,
+    RoutedRecipient,
+)
+from trimail.server.session_info import SessionInfo
+from trimail.smtp import (
+    NEED_DATA,
+    PAUSED,
+    BadCommand,
+    ChunkComplete,
+    ConnectionClosed,
+    DataCommand,
+    Hello,
+    Help,
+    MailFrom,
+    MessageAborted,
+    MessageComplete,
+    MessageData,
+    Noop,
+    Quit,
+    RcptTo,
+    RemoteProtocolError,
+    Reset,
+    ServerConnection,
+    SmtpConfig,
+    Verify,
+)
+from trimail.verdicts import Reject
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from trimail.config.model import SmtpListenerConfig
+
+log = logging.getLogger("trimail.smtp")
+
+RECV_BYTES = 64 * 1024  # one read; DATA is consumed in chunks this large
+
+R250_OK = Reply(code=250, enhanced_status="2.0.0", text="Ok")
+R250_SENDER_OK = Reply(code=250, enhanced_status="2.1.0", text="Ok")
+R354_GO_AHEAD = Reply(code=354, text="End data with <CR><LF>.<CR><LF>")
+R221_BYE = Reply(code=221, enhanced_status="2.0.0", text="Bye")
+
+
+class SessionClosed(Exception):
+    """The session is over (peer left, QUIT, fatal error); the stream is to be closed."""
+
+
+@attrs.define
+class ServerContext:
+    """What every SMTP session of one listener shares.
+
+    Attributes:
+        listener: name, e.g. ``"smtp"``.
+        hostname: our name in the greeting.
+        config: the listener's limits and timeouts.
+        delivery: routing and local delivery.
+        plugins: the plugin manager.
+        shutting_down: set when the server stops accepting; sessions then answer
+            421 4.3.2 at their next command boundary (RFC 5321 §3.8).
+        idle: cancel scopes of sessions waiting for a command, cancelled at shutdown.
+    """
+
+    listener: str
+    hostname: str
+    config: SmtpListenerConfig
+    delivery: LocalDelivery
+    plugins: pluggy.PluginManager
+    shutting_down: bool = False
+    idle: set[trio.CancelScope] = attrs.field(factory=set)
+
+    def engine_config(self) -> SmtpConfig:
+        """The sans-IO engine's limits, from the listener config."""
+        cfg = self.config
+        return SmtpConfig(
+            max_message_bytes=cfg.max_message_bytes,
+            max_recipients=cfg.max_recipients,
+            max_bad_commands=cfg.max_bad_commands,
+            max_text_line_bytes=cfg.max_text_line_bytes,
+        )
+
+    def begin_shutdown(self) -> None:
+        """Stop sessions at their next command boundary; wake the idle ones now."""
+        self.shutting_down = True
+        for scope in list(self.idle):
+            scope.cancel()
+
+
+def _first_reject(results: list[Reject | None]) -> Reject | None:
+    return next((r for r in results if r is not None), None)
+
+
+class SmtpSession:
+    """Drive one SMTP connection until QUIT, EOF, timeout, shutdown or a fatal error.
+
+    Args:
+        ctx: the listener's shared context.
+        stream: the connected stream.
+        info: the peer and local addresses.
+    """
+
+    def __init__(self, ctx: ServerContext, stream: trio.abc.Stream, info: SessionInfo) -> None:
+        self.ctx = ctx
+        self.stream = stream
+        self.info = info
+        self.conn = ServerConnection(ctx.engine_config())
+        self.esmtp = False
+        self._reset_transaction()
+
+    def _reset_transaction(self) -> None:
+        self.mail_from: MailFrom | None = None
+        self.recipients: list[RoutedRecipient] = []
+        self.chunks: list[bytes] = []
+
+    async def run(self) -> None:
+        """Greet, then answer events until the session ends. Never raises on peer errors."""
+        try:
+            await self._greet()
+            while True:
+                await self._step()
+        except SessionClosed:
+            pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            log.debug("%s: connection lost", self.info.peer_host)
+
+    async def _send(self, reply: Reply) -> None:
+        data = self.conn.send(reply)
+        try:
+            await self.stream.send_all(data)
+        except BaseException:
+            self.conn.send_failed()
+            raise
+
+    async def _greet(self) -> None:
+        results = self.ctx.plugins.hook.trimail_smtp_connect(session=self.info)
+        reject = _first_reject(results)
+        if reject is not None:
+            await self._send(reject.reply)
+            raise SessionClosed
+        await self._send(Reply(code=220, text=f"{self.ctx.hostname} ESMTP trimail"))
+
+    async def _receive(self) -> None:
+        in_data = bool(self.chunks) or self.conn.in_data
+        if self.ctx.shutting_down and not in_data:
+            await self._send(self.conn.shutdown_reply())
+            raise SessionClosed
+        timeout = self.ctx.config.data_timeout_seconds if in_data else (
+            self.ctx.config.command_timeout_seconds
+        )
+        with trio.move_on_after(timeout) as scope:  # RFC 5321 §4.5.3.2.7
+            if not in_data:
+                self.ctx.idle.add(scope)
+            try:
+                data = await self.stream.receive_some(RECV_BYTES)
+            finally:
+                self.ctx.idle.discard(scope)
+        if scope.cancelled_caught:
+            if self.ctx.shutting_down:
+                await self._send(self.conn.shutdown_reply())
+            else:
+                await self._send(self.conn.timeout_reply())
+            raise SessionClosed
+        self.conn.receive_data(data)
+
+    async def _step(self) -> None:
+        try:
+            event = self.conn.next_event()
+        except RemoteProtocolError as exc:
+            await self._send(exc.reply)
+            raise SessionClosed from None
+        if event is NEED_DATA:
+            await self._receive()
+            return
+        if event is PAUSED:  # cannot happen: every event is answered before the next
+            raise AssertionError("SMTP engine paused with no reply owed")
+        if self.ctx.shutting_down and not isinstance(
+            event, MessageData | MessageComplete | MessageAborted | ChunkComplete
+        ):
+            await self._send(self.conn.shutdown_reply())
+            raise SessionClosed
+        await self._dispatch(event)
+
+    async def _dispatch(self, event: object) -> None:
+        match event:
+            case MessageData(data=data):
+                self.chunks.append(data)
+            case Hello():
+                await self._hello(event)
+            case MailFrom():
+                await self._mail_from(event)
+            case RcptTo():
+                await self._rcpt_to(event)
+            case DataCommand():
+                await self._send(R354_GO_AHEAD)
+            case ChunkComplete(size=size):
+                await self._send(Reply(code=250, enhanced_status="2.0.0", text=f"{size} octets received"))
+            case MessageComplete():
+                await self._message_complete()
+            case MessageAborted(reply=reply):
+                self._reset_transaction()
+                await self._send(reply)
+            case Reset(reply=reply):
+                self._reset_transaction()
+                await self._send(reply)
+            case Noop(reply=reply) | Verify(reply=reply) | Help(reply=reply) | BadCommand(
+                reply=reply
+            ):
+                await self._send(reply)
+            case Quit():
+                await self._send(R221_BYE)
+                raise SessionClosed
+            case ConnectionClosed():
+                raise SessionClosed
+            case _:
+                raise AssertionError(f"unexpected SMTP event {event!r}")
+
+    async def _hello(self, event: Hello) -> None:
+        self.info = attrs.evolve(self.info, helo_identity=event.helo_identity)
+        results = self.ctx.plugins.hook.trimail_smtp_helo(
+            session=self.info, helo_identity=event.helo_identity
+        )
+        reject = _first_reject(results)
+        if reject is not None:
+            await self._send(reject.reply)
+            return
+        self._reset_transaction()
+        self.esmtp = event.command == "EHLO"
+        if self.esmtp:
+            await self._send(self.conn.ehlo_reply(f"{self.ctx.hostname} greets {event.helo_identity}"))
+        else:
+            await self._send(Reply(code=250, text=self.ctx.hostname))
+
+    async def _mail_from(self, event: MailFrom) -> None:
+        results = self.ctx.plugins.hook.trimail_smtp_mail_from(
+            session=self.info, reverse_path=event.reverse_path, parameters=event.parameters
+        )
+        reject = _first_reject(results)
+        if reject is not None:
+            await self._send(reject.reply)
+            return
+        self._reset_transaction()
+        self.mail_from = event
+        await self._send(R250_SENDER_OK)
+
+    def _envelope(self) -> Envelope:
+        assert self.mail_from is not None
+        return Envelope(
+            reverse_path=self.mail_from.reverse_path,
+            forward_paths=tuple(r.forward_path for r in self.recipients),
+            parameters=self.mail_from.parameters,
+            helo_identity=self.info.helo_identity,
+            smtputf8=self.mail_from.smtputf8,
+        )
+
+    async def _rcpt_to(self, event: RcptTo) -> None:
+        routed = self.ctx.delivery.route(
+            event.forward_path, authenticated=self.info.authenticated_as is not None
+        )
+        if isinstance(routed, Reply):
+            log.info(
+                "%s: RCPT <%s> refused: %d %s",
+                self.info.peer_host, event.forward_path, routed.code, routed.enhanced_status,
+            )
+            await self._send(routed)
+            return
+        results = self.ctx.plugins.hook.trimail_smtp_rcpt_to(
+            session=self.info, envelope=self._envelope(), forward_path=event.forward_path
+        )
+        reject = _first_reject(results)
+        if reject is not None:
+            await self._send(reject.reply)
+            return
+        self.recipients.append(routed)
+        await self._send(R250_RCPT_OK)
+
+    async def _message_complete(self) -> None:
+        message = b"".join(self.chunks)
+        self.chunks = []
+        envelope = self._envelope()
+        queue_id = secrets.token_hex(6).upper()
+        protocol = with_protocol(
+            esmtp=self.esmtp,
+            tls=self.info.tls,
+            authenticated=self.info.authenticated_as is not None,
+            smtputf8=envelope.smtputf8,
+        )
+        try:
+            reject = await self.ctx.delivery.deliver(
+                session=self.info,
+                envelope=envelope,
+                recipients=self.recipients,
+                message=message,
+                queue_id=queue_id,
+                protocol=protocol,
+            )
+        except DeliveryError:
+            reply = R451_LOCAL_ERROR
+        except Exception:
+            log.exception("%s: delivery %s failed", self.info.peer_host, queue_id)
+            reply = R451_LOCAL_ERROR
+        else:
+            if reject is not None:
+                reply = reject.reply
+            else:
+                reply = Reply(code=250, enhanced_status="2.0.0", text=f"Ok: queued as {queue_id}")
+                log.info(
+                    "%s: delivered %s from=<%s> to=%s size=%d",
+                    self.info.peer_host,
+                    queue_id,
+                    envelope.reverse_path,
+                    ",".join(f"<{p}>" for p in envelope.forward_paths),
+                    len(message),
+                )
+        self._reset_transaction()
+        await self._send(reply)

@@ -1,0 +1,165 @@
+"""Start a real ``trimail serve`` process for tests (free ports, temporary data dir).
+
+Used by trimail's own integration tests and available to plugin authors::
+
+    with running_server(tmp_path, domains=["example.org"], users={"a@example.org": "pw12345678"}) as srv:
+        smtplib.SMTP("127.0.0.1", srv.smtp_port)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import attrs
+
+_LISTENING = re.compile(r"(\w+) listening on (\S+) port (\d+)")
+
+
+def trimail_command(*args: str) -> list[str]:
+    """The argv that runs the ``trimail`` CLI with this interpreter."""
+    return [sys.executable, "-m", "trimail.cli.main", *args]
+
+
+def run_cli(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """Run ``trimail --config CONFIG ARGS...`` and return the finished process."""
+    return subprocess.run(
+        trimail_command("--config", str(config), *args),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@attrs.define
+class ServerProcess:
+    """A running ``trimail serve``.
+
+    Attributes:
+        process: the child process.
+        config_path: its TOML config.
+        data_dir: its data directory.
+        ports: listener name -> bound port.
+        log_lines: what it has logged so far (stderr), collected by a thread.
+    """
+
+    process: subprocess.Popen[str]
+    config_path: Path
+    data_dir: Path
+    ports: dict[str, int] = attrs.field(factory=dict)
+    log_lines: list[str] = attrs.field(factory=list)
+
+    @property
+    def smtp_port(self) -> int:
+        """The MX listener's port."""
+        return self.ports["smtp"]
+
+    def log_text(self) -> str:
+        """Everything logged so far."""
+        return "".join(self.log_lines)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """Send SIGTERM and wait; returns the exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+def write_config(
+    path: Path, data_dir: Path, extra: str = "", *, hostname: str = "mx.test.example"
+) -> Path:
+    """Write a config with every listener on a free loopback port."""
+    path.write_text(
+        f'hostname = "{hostname}"\n'
+        f"data_dir = {str(data_dir)!r}\n"
+        'log_level = "info"\n'
+        "[smtp]\n"
+        'listen = ["127.0.0.1:0"]\n' + extra,
+        encoding="utf-8",
+    )
+    return path
+
+
+@contextmanager
+def running_server(
+    workdir: Path,
+    *,
+    domains: Sequence[str] = (),
+    users: Mapping[str, str] = {},
+    aliases: Sequence[tuple[str, str]] = (),
+    smtp_extra: str = "",
+    start_timeout: float = 30.0,
+) -> Iterator[ServerProcess]:
+    """Set up domains, users and aliases with the CLI, then run ``trimail serve``.
+
+    Args:
+        workdir: an empty directory for the config and data.
+        domains: local domains to add.
+        users: address -> password.
+        aliases: (source, target) pairs.
+        smtp_extra: TOML lines appended to the ``[smtp]`` table.
+        start_timeout: seconds to wait for the listeners.
+
+    Yields:
+        The running server; it is stopped (SIGTERM) on exit.
+
+    Raises:
+        RuntimeError: a CLI step failed or the server did not start.
+    """
+    data_dir = workdir / "data"
+    config = write_config(workdir / "trimail.toml", data_dir, smtp_extra)
+    steps: list[tuple[list[str], str]] = [(["domain", "add", d], "") for d in domains]
+    steps += [(["user", "add", a, "--password-stdin"], pw + "\n") for a, pw in users.items()]
+    steps += [(["alias", "add", s, t], "") for s, t in aliases]
+    for args, stdin in steps:
+        done = run_cli(config, *args, stdin=stdin)
+        if done.returncode != 0:
+            raise RuntimeError(f"trimail {' '.join(args)} failed: {done.stderr}")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        trimail_command("--config", str(config), "serve"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    server = ServerProcess(process=process, config_path=config, data_dir=data_dir)
+    ready = threading.Event()
+    wanted = {"smtp"}
+
+    def collect() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            server.log_lines.append(line)
+            match = _LISTENING.search(line)
+            if match:
+                server.ports[match.group(1)] = int(match.group(3))
+                if wanted <= server.ports.keys():
+                    ready.set()
+        ready.set()
+
+    reader = threading.Thread(target=collect, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + start_timeout
+        ready.wait(start_timeout)
+        if not wanted <= server.ports.keys() or time.monotonic() > deadline:
+            raise RuntimeError(f"trimail serve did not start:\n{server.log_text()}")
+        yield server
+    finally:
+        server.stop()
+        reader.join(5)
