@@ -69,7 +69,7 @@ class SmtpListenerConfig:
     max_recipients: int = attrs.field(
         default=100,
         validator=_positive,
-        metadata=_doc("Recipients per transaction; at least 100 (RFC 5321 §4.5.3.1.8)."),
+        metadata=_doc("Accepted recipients per transaction; RFC 5321 §4.5.3.1.8 asks for at least 100."),
     )
     max_bad_commands: int = attrs.field(
         default=10,
@@ -132,7 +132,7 @@ class Config:
     log_level: str = attrs.field(
         default="info",
         validator=_one_of("debug", "info", "warning", "error"),
-        metadata=_doc("debug, info, warning or error. debug logs SMTP transcripts."),
+        metadata=_doc("debug, info, warning or error."),
     )
     smtp: SmtpListenerConfig = attrs.field(factory=SmtpListenerConfig, metadata=_doc("[smtp] table"))
     shutdown: ShutdownConfig = attrs.field(factory=ShutdownConfig, metadata=_doc("[shutdown] table"))

@@ -92,13 +92,19 @@ class LocalDelivery:
         return R554_RELAY_DENIED
 
     def _route_postmaster(self, forward_path: Mailbox) -> Reply | RoutedRecipient:
-        # RFC 5321 §4.5.1: <postmaster> without a domain must be accepted.
-        for domain in self.users.domains():
-            resolution, accounts = self.users.resolve(
-                Mailbox(local_part="postmaster", domain=domain)
-            )
-            if resolution is Resolution.LOCAL:
-                return RoutedRecipient(forward_path=forward_path, account_ids=accounts)
+        # RFC 5321 §4.5.1: <postmaster> without a domain must be accepted. It is the
+        # postmaster of this host: the domain of our hostname first, then any local
+        # domain with an explicit postmaster, then one whose catch-all takes it.
+        domains = self.users.domains()
+        host_domain = self.hostname.lower().partition(".")[2]
+        ordered = sorted(domains, key=lambda d: d not in (self.hostname.lower(), host_domain))
+        for catch_all in (False, True):
+            for domain in ordered:
+                resolution, accounts = self.users.resolve(
+                    Mailbox(local_part="postmaster", domain=domain), catch_all=catch_all
+                )
+                if resolution is Resolution.LOCAL:
+                    return RoutedRecipient(forward_path=forward_path, account_ids=accounts)
         return R550_NO_SUCH_USER
 
     async def deliver(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 from collections import Counter
@@ -114,6 +115,8 @@ async def serve_listeners(
     async with trio.open_nursery() as accept_nursery:
         for listener in listeners:
             accept_nursery.start_soon(
-                trio.serve_listeners, run, [listener], handler_nursery=handler_nursery
+                functools.partial(
+                    trio.serve_listeners, run, [listener], handler_nursery=handler_nursery
+                )
             )
         task_status.started()

@@ -95,6 +95,7 @@ class ServerContext:
         """The sans-IO engine's limits, from the listener config."""
         cfg = self.config
         return SmtpConfig(
+            hostname=self.hostname,
             max_message_bytes=cfg.max_message_bytes,
             max_recipients=cfg.max_recipients,
             max_bad_commands=cfg.max_bad_commands,
@@ -162,7 +163,7 @@ class SmtpSession:
         await self._send(Reply(code=220, text=f"{self.ctx.hostname} ESMTP trimail"))
 
     async def _receive(self) -> None:
-        in_data = bool(self.chunks) or self.conn.in_data
+        in_data = self.conn.in_data
         if self.ctx.shutting_down and not in_data:
             await self._send(self.conn.shutdown_reply())
             raise SessionClosed

@@ -353,11 +353,15 @@ class UserDatabase:
         """True if *domain* (any case, trailing dot allowed) is one of ours."""
         return domain.lower().rstrip(".") in self._current().domains
 
-    def resolve(self, mailbox: Mailbox) -> tuple[Resolution, tuple[str, ...]]:
+    def resolve(
+        self, mailbox: Mailbox, *, catch_all: bool = True
+    ) -> tuple[Resolution, tuple[str, ...]]:
         """Decide what a forward-path is here (RFC 5321 §3.6, §4.1.1.3).
 
         Args:
             mailbox: the RCPT TO path.
+            catch_all: False to ignore ``@domain`` catch-all aliases for *mailbox*
+                itself (targets of aliases may still use them).
 
         Returns:
             (resolution, account ids). For LOCAL, the accounts to deliver to (deduplicated,
@@ -368,15 +372,24 @@ class UserDatabase:
         if domain not in snap.domains:
             return Resolution.NOT_LOCAL, ()
         accounts: dict[str, None] = {}
-        self._expand(snap, f"{mailbox.local_part.lower()}@{domain}", accounts, 0)
+        self._expand(snap, f"{mailbox.local_part.lower()}@{domain}", accounts, 0, catch_all)
         if not accounts:
             return Resolution.UNKNOWN, ()
         return Resolution.LOCAL, tuple(accounts)
 
-    def _expand(self, snap: _Snapshot, address: str, found: dict[str, None], depth: int) -> None:
+    def _expand(
+        self,
+        snap: _Snapshot,
+        address: str,
+        found: dict[str, None],
+        depth: int,
+        catch_all: bool = True,
+    ) -> None:
         if depth > MAX_ALIAS_DEPTH:
             return
         for candidate in _candidates(address):
+            if candidate.startswith("@") and not catch_all:
+                return
             if candidate in snap.users:
                 found[snap.users[candidate]] = None
                 return
