@@ -240,3 +240,34 @@ def test_connection_limit_per_ip(tmp_path) -> None:
         finally:
             for s in socks:
                 s.close()
+
+
+def test_idle_client_times_out_with_421(tmp_path) -> None:
+    from trimail.testing.process import running_server
+
+    with running_server(tmp_path, domains=["example.org"], smtp_extra="command_timeout_seconds = 0.5\n") as srv:
+        with socket.create_connection(("127.0.0.1", srv.smtp_port), timeout=10) as sock:
+            assert sock.recv(1024).startswith(b"220 ")
+            time.sleep(1.0)
+            assert sock.recv(1024).startswith(b"421 4.4.2")
+            assert sock.recv(1024) == b""  # closed
+
+
+def test_shutdown_lets_a_transaction_in_flight_finish(server: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", server.smtp_port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+        assert reader.readline().startswith(b"220 ")
+        sock.sendall(b"HELO c.example\r\nMAIL FROM:<b@example.net>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
+        for expected in (b"250", b"250", b"250", b"354"):
+            assert reader.readline()[:3] == expected
+        stuffed = MESSAGE.replace(b"\r\n.", b"\r\n..")  # RFC 5321 §4.5.2
+        sock.sendall(stuffed[:40])
+        server.process.send_signal(15)  # SIGTERM while the message is half sent
+        time.sleep(0.5)
+        sock.sendall(stuffed[40:] + b".\r\n")
+        assert reader.readline()[:4] == b"250 "
+        sock.sendall(b"MAIL FROM:<b@example.net>\r\n")
+        assert reader.readline()[:9] == b"421 4.3.2"
+    assert server.process.wait(10) == 0
+    (stored,) = stored_messages(server, "alice@example.org")
+    assert split_trace(stored)[1] == MESSAGE

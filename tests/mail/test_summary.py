@@ -6,7 +6,7 @@ import datetime as dt
 import email
 import email.policy
 import json
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -163,7 +163,8 @@ def test_multipart_mixed_with_attachment_and_message_rfc822() -> None:
     assert msg[8][:2] == ["TEXT", "PLAIN"]         # its body structure
     # sizes are those of the octets between the delimiters (RFC 2046 §5.1.1)
     parsed = email.message_from_bytes(raw)
-    for part, sub in zip((text, pdf), parsed.get_payload()[:2], strict=True):
+    subparts: list[Message] = parsed.get_payload()  # type: ignore[assignment]
+    for part, sub in zip((text, pdf), subparts[:2], strict=True):
         assert part[6] == len(sub.get_payload().encode("ascii", "surrogateescape"))
 
 

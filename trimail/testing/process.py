@@ -79,14 +79,26 @@ class ServerProcess:
 
 
 def write_config(
-    path: Path, data_dir: Path, extra: str = "", *, hostname: str = "mx.test.example"
+    path: Path,
+    data_dir: Path,
+    extra: str = "",
+    *,
+    hostname: str = "mx.test.example",
+    top_extra: str = "",
 ) -> Path:
-    """Write a config with every listener on a free loopback port."""
+    """Write a config with every listener on a free loopback port.
+
+    Args:
+        path: the file to write.
+        data_dir: the server's data directory.
+        extra: TOML lines for the ``[smtp]`` table.
+        hostname: the server's host name.
+        top_extra: TOML lines for the top level (e.g. ``plugins = [...]``).
+    """
     path.write_text(
         f'hostname = "{hostname}"\n'
         f"data_dir = {str(data_dir)!r}\n"
-        'log_level = "info"\n'
-        "[smtp]\n"
+        'log_level = "info"\n' + top_extra + "[smtp]\n"
         'listen = ["127.0.0.1:0"]\n' + extra,
         encoding="utf-8",
     )
@@ -101,6 +113,7 @@ def running_server(
     users: Mapping[str, str] = {},
     aliases: Sequence[tuple[str, str]] = (),
     smtp_extra: str = "",
+    top_extra: str = "",
     start_timeout: float = 30.0,
 ) -> Iterator[ServerProcess]:
     """Set up domains, users and aliases with the CLI, then run ``trimail serve``.
@@ -111,6 +124,7 @@ def running_server(
         users: address -> password.
         aliases: (source, target) pairs.
         smtp_extra: TOML lines appended to the ``[smtp]`` table.
+        top_extra: TOML lines for the top level of the config.
         start_timeout: seconds to wait for the listeners.
 
     Yields:
@@ -120,7 +134,7 @@ def running_server(
         RuntimeError: a CLI step failed or the server did not start.
     """
     data_dir = workdir / "data"
-    config = write_config(workdir / "trimail.toml", data_dir, smtp_extra)
+    config = write_config(workdir / "trimail.toml", data_dir, smtp_extra, top_extra=top_extra)
     steps: list[tuple[list[str], str]] = [(["domain", "add", d], "") for d in domains]
     steps += [(["user", "add", a, "--password-stdin"], pw + "\n") for a, pw in users.items()]
     steps += [(["alias", "add", s, t], "") for s, t in aliases]
