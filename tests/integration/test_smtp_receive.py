@@ -268,6 +268,6 @@ def test_shutdown_lets_a_transaction_in_flight_finish(server: ServerProcess) -> 
         assert reader.readline()[:4] == b"250 "
         sock.sendall(b"MAIL FROM:<b@example.net>\r\n")
         assert reader.readline()[:9] == b"421 4.3.2"
-    assert server.process.wait(10) == 0
+    assert server.process.wait(10) == 0, server.log_text()
     (stored,) = stored_messages(server, "alice@example.org")
     assert split_trace(stored)[1] == MESSAGE

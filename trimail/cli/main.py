@@ -28,8 +28,10 @@ def _serve(config: Config, _args: argparse.Namespace) -> int:
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    run_server(config)
-    return 0
+    try:
+        return run_server(config)
+    except OSError as exc:
+        raise CliError(exc.strerror or str(exc)) from None
 
 
 def _check_config(config: Config, args: argparse.Namespace) -> int:

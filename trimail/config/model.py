@@ -19,6 +19,11 @@ def _positive(_inst: object, attribute: attrs.Attribute[object], value: float) -
         raise ValueError(f"{attribute.name}: must be greater than 0, got {value!r}")
 
 
+def _not_negative(_inst: object, attribute: attrs.Attribute[object], value: int) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name}: must be 0 or more, got {value!r}")
+
+
 def _listen_address(_inst: object, attribute: attrs.Attribute[object], value: tuple[str, ...]) -> None:
     for item in value:
         try:
@@ -128,6 +133,13 @@ class Config:
         default=(),
         converter=tuple,
         metadata=_doc("Extra plugin modules to load (importable names), besides entry points."),
+    )
+    workers: int = attrs.field(
+        default=0,
+        validator=_not_negative,
+        metadata=_doc(
+            "Worker processes sharing the listeners and the data; 0 means one per CPU core."
+        ),
     )
     log_level: str = attrs.field(
         default="info",

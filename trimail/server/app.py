@@ -1,9 +1,14 @@
-"""``trimail serve``: the process, its nursery tree and graceful shutdown.
+"""``trimail serve``: processes, the nursery tree and graceful shutdown.
 
-    trio.run(serve)
-    └─ server nursery
-       ├─ accept loop "smtp" (sessions in their own handler nursery)
-       └─ shutdown watcher (SIGTERM/SIGINT)
+    supervisor (binds the listening sockets, forks `Config.workers` workers)
+    └─ worker: trio.run(serve)
+       └─ server nursery
+          ├─ accept loop "smtp" (sessions in their own handler nursery)
+          └─ shutdown watcher (SIGTERM/SIGINT)
+
+With one worker the supervisor is the worker (no fork). Workers share the listening
+sockets, the connection limits (shared memory) and the data directory (SQLite locking
+keeps the indexes consistent across processes).
 
 Shutdown (STYLE.md §3): stop accepting; sessions answer 421 4.3.2 at their next command
 boundary while transactions in flight finish; after ``shutdown.grace_seconds`` the rest
@@ -13,21 +18,23 @@ are cancelled.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import sys
+import time
 from pathlib import Path
 
 import attrs
 import trio
 
 from trimail.config.model import Config
-from trimail.mail.reply import Reply
 from trimail.plugins import make_plugin_manager
 from trimail.server.delivery import LocalDelivery
 from trimail.server.listeners import (
     ConnectionLimiter,
+    bind_sockets,
     bound_address,
-    open_listeners,
     serve_listeners,
 )
 from trimail.server.session_info import SessionInfo
@@ -36,32 +43,60 @@ from trimail.users.db import UserDatabase
 
 log = logging.getLogger("trimail.server")
 
-R421_TOO_MANY = Reply(
-    code=421, enhanced_status="4.7.0", text="Too many connections; try again later"
-)
+RESTART_PAUSE_SECONDS = 1.0  # between restarts of a worker that died
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 @attrs.define
 class Server:
-    """A running server's parts, for tests and the CLI."""
+    """A running worker's parts, for tests and the CLI."""
 
     config: Config
     smtp: ServerContext
-    addresses: dict[str, list[tuple[str, int]]] = attrs.field(factory=dict)
     stop: trio.Event = attrs.field(factory=trio.Event)
 
 
+@attrs.define
+class Bound:
+    """What the supervisor prepares before forking: sockets and shared limits."""
+
+    smtp_sockets: list[socket.socket]
+    smtp_limiter: ConnectionLimiter
+
+    @classmethod
+    def from_config(cls, config: Config) -> Bound:
+        """Bind every listener of *config* and make the shared counters.
+
+        Raises:
+            OSError: an address cannot be bound (the message names it).
+        """
+        return cls(
+            smtp_sockets=bind_sockets(config.smtp.listen),
+            smtp_limiter=ConnectionLimiter(
+                max_total=config.smtp.max_connections,
+                max_per_ip=config.smtp.max_connections_per_ip,
+            ),
+        )
+
+    def log_addresses(self) -> None:
+        """Log ``smtp listening on HOST port N`` for each socket (tests wait for it)."""
+        for sock in self.smtp_sockets:
+            host, port = bound_address(sock)
+            log.info("smtp listening on %s port %d", host, port)
+
+
 async def serve(
-    config: Config, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED
+    config: Config, bound: Bound, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Run the server until `Server.stop` is set or SIGTERM/SIGINT arrives.
+    """Run one worker until `Server.stop` is set or SIGTERM/SIGINT arrives.
 
     Args:
         config: validated configuration.
-        task_status: receives the `Server` once every listener is bound.
+        bound: the listening sockets and shared limits.
+        task_status: receives the `Server` once it accepts connections.
 
     Raises:
-        OSError: a listener cannot be bound or the data directory cannot be created.
+        OSError: the data directory cannot be created.
         trimail.plugins.PluginError: a plugin fails to load.
     """
     data_dir = Path(config.data_dir)
@@ -70,9 +105,7 @@ async def serve(
     store = plugins.hook.trimail_mail_store(config=config)
     users = UserDatabase(data_dir / "users.sqlite3")
     try:
-        delivery = LocalDelivery(
-            users=users, store=store, plugins=plugins, hostname=config.hostname
-        )
+        delivery = LocalDelivery(users=users, store=store, plugins=plugins, hostname=config.hostname)
         ctx = ServerContext(
             listener="smtp",
             hostname=config.hostname,
@@ -81,13 +114,10 @@ async def serve(
             plugins=plugins,
         )
         server = Server(config=config, smtp=ctx)
-        listeners = await open_listeners(config.smtp.listen)
-        server.addresses["smtp"] = [bound_address(lst) for lst in listeners]
-        limiter = ConnectionLimiter(
-            max_total=config.smtp.max_connections, max_per_ip=config.smtp.max_connections_per_ip
-        )
 
-        async def handle(stream: trio.SocketStream, ip: str, port: int, lip: str, lport: int) -> None:
+        async def handle(
+            stream: trio.SocketStream, ip: str, port: int, lip: str, lport: int
+        ) -> None:
             info = SessionInfo(
                 listener="smtp", peer_host=ip, peer_port=port, local_host=lip, local_port=lport
             )
@@ -101,18 +131,15 @@ async def serve(
             async with trio.open_nursery() as accepting:
                 await accepting.start(
                     lambda task_status: serve_listeners(
-                        listeners,
+                        bound.smtp_sockets,
                         handler=handle,
                         refuse=refuse,
-                        limiter=limiter,
+                        limiter=bound.smtp_limiter,
                         handler_nursery=sessions,
                         task_status=task_status,
                     )
                 )
                 accepting.start_soon(_watch_signals, server)
-                for name, addrs in server.addresses.items():
-                    for host, port in addrs:
-                        log.info("%s listening on %s port %d", name, host, port)
                 task_status.started(server)
                 await server.stop.wait()
                 log.info("shutting down: no new connections; draining sessions")
@@ -126,20 +153,97 @@ async def serve(
 
 
 async def _watch_signals(server: Server) -> None:
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         async for signum in signals:
             log.info("received %s", signal.Signals(signum).name)
             server.stop.set()
             return
 
 
-def run_server(config: Config) -> None:
-    """Run `serve` under Trio until it stops; used by ``trimail serve``.
+def worker_count(config: Config) -> int:
+    """`Config.workers`, with 0 meaning one per CPU core."""
+    return config.workers or os.cpu_count() or 1
 
-    Exits the process with status 1 and a one-line message if a listener cannot bind.
+
+def run_server(config: Config) -> int:
+    """Bind, then run the workers until SIGTERM/SIGINT; used by ``trimail serve``.
+
+    Returns:
+        The exit status: 0 after a clean shutdown, 1 if a worker failed.
+
+    Raises:
+        OSError: a listener cannot be bound (the message names the address).
     """
+    bound = Bound.from_config(config)
+    bound.log_addresses()
+    workers = worker_count(config)
+    if workers == 1:
+        trio.run(serve, config, bound)
+        return 0
+    return _supervise(config, bound, workers)
+
+
+def _run_worker(config: Config, bound: Bound) -> None:
+    """In a forked child: run one worker, then leave without running the parent's code."""
+    status = 1
     try:
-        trio.run(serve, config)
-    except OSError as exc:
-        print(f"trimail: {exc.strerror or exc}", file=sys.stderr)
-        sys.exit(1)
+        # Held until _watch_signals listens, so a SIGTERM during start-up is not lost.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        trio.run(serve, config, bound)
+        status = 0
+    except BaseException:
+        log.exception("worker %d failed", os.getpid())
+    finally:
+        logging.shutdown()
+        os._exit(status)
+
+
+def _supervise(config: Config, bound: Bound, workers: int) -> int:
+    """Fork *workers* workers, restart any that dies, forward SIGTERM/SIGINT to all."""
+    children: set[int] = set()
+    stopping = False
+    status = 0
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def spawn() -> None:
+        pid = os.fork()
+        if pid == 0:
+            _run_worker(config, bound)
+        children.add(pid)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for _ in range(workers):
+        spawn()
+    log.info("started %d worker processes", workers)
+    while children:
+        try:
+            pid, wait_status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        children.discard(pid)
+        code = os.waitstatus_to_exitcode(wait_status)
+        if stopping:
+            status = status or (1 if code else 0)
+            continue
+        log.error("worker %d exited with status %d; starting another", pid, code)
+        time.sleep(RESTART_PAUSE_SECONDS)
+        if not stopping:
+            spawn()
+    for sock in bound.smtp_sockets:
+        sock.close()
+    log.info("stopped")
+    return status

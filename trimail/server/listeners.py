@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import logging
+import multiprocessing
 import socket
-from collections import Counter
+import zlib
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -18,62 +20,92 @@ Handler = Callable[[trio.SocketStream, str, int, str, int], Awaitable[None]]
 Refuse = Callable[[trio.SocketStream], Awaitable[None]]
 
 
-async def open_listeners(addresses: tuple[str, ...]) -> list[trio.SocketListener]:
-    """Bind every ``HOST:PORT`` in *addresses* (port 0 picks a free port).
+def bind_sockets(addresses: tuple[str, ...], backlog: int = 1024) -> list[socket.socket]:
+    """Bind and listen on every ``HOST:PORT`` (port 0 picks a free port).
+
+    Plain sockets, so that worker processes forked afterwards share them (the kernel
+    hands each new connection to one process).
 
     Raises:
         OSError: an address cannot be bound; the message names it.
     """
-    listeners: list[trio.SocketListener] = []
+    bound: list[socket.socket] = []
     for text in addresses:
         host, port = parse_listen_address(text)
         try:
-            listeners.extend(await trio.open_tcp_listeners(port, host=host))
+            infos = socket.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )
+            family, kind, proto, _name, address = infos[0]
+            sock = socket.socket(family, kind, proto)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(backlog)
+            sock.setblocking(False)
         except OSError as exc:
-            for listener in listeners:
-                await listener.aclose()
+            for other in bound:
+                other.close()
             raise OSError(exc.errno, f"cannot listen on {text}: {exc.strerror}") from None
-    return listeners
+        bound.append(sock)
+    return bound
 
 
-def bound_address(listener: trio.SocketListener) -> tuple[str, int]:
-    """The (host, port) a listener is bound to (useful with port 0)."""
-    host, port = listener.socket.getsockname()[:2]
+def bound_address(sock: socket.socket) -> tuple[str, int]:
+    """The (host, port) a socket is bound to (useful with port 0)."""
+    host, port = sock.getsockname()[:2]
     return str(host), int(port)
 
 
 class ConnectionLimiter:
-    """Counts open connections in all and per client address.
+    """Counts open connections in all and per client address, across worker processes.
+
+    The counts live in shared memory made before the workers are forked, so the limits
+    hold for the whole server. Addresses are hashed into `BUCKETS` counters: two
+    addresses sharing a bucket share a limit, which errs on the strict side.
 
     Args:
         max_total: connections in all.
         max_per_ip: connections from one address.
     """
 
+    BUCKETS = 8191
+
     def __init__(self, *, max_total: int, max_per_ip: int) -> None:
         self.max_total = max_total
         self.max_per_ip = max_per_ip
-        self.per_ip: Counter[str] = Counter()
-        self.total = 0
+        context = multiprocessing.get_context("fork")
+        self._lock = context.Lock()
+        self._counts = context.RawArray(ctypes.c_int, self.BUCKETS + 1)  # [0] = total
+
+    def _bucket(self, ip: str) -> int:
+        return 1 + zlib.crc32(ip.encode()) % self.BUCKETS
 
     def try_acquire(self, ip: str) -> bool:
         """Take a slot for *ip*; False when a limit is reached."""
-        if self.total >= self.max_total or self.per_ip[ip] >= self.max_per_ip:
-            return False
-        self.total += 1
-        self.per_ip[ip] += 1
-        return True
+        bucket = self._bucket(ip)
+        with self._lock:
+            if self._counts[0] >= self.max_total or self._counts[bucket] >= self.max_per_ip:
+                return False
+            self._counts[0] += 1
+            self._counts[bucket] += 1
+            return True
 
     def release(self, ip: str) -> None:
         """Give back a slot taken by `try_acquire`."""
-        self.total -= 1
-        self.per_ip[ip] -= 1
-        if self.per_ip[ip] <= 0:
-            del self.per_ip[ip]
+        bucket = self._bucket(ip)
+        with self._lock:
+            self._counts[0] -= 1
+            self._counts[bucket] -= 1
+
+    def count(self, ip: str) -> int:
+        """Open connections from *ip* (or its bucket)."""
+        return int(self._counts[self._bucket(ip)])
 
 
 async def serve_listeners(
-    listeners: list[trio.SocketListener],
+    sockets: list[socket.socket],
     *,
     handler: Handler,
     refuse: Refuse,
@@ -112,11 +144,16 @@ async def serve_listeners(
             with trio.CancelScope(shield=True):  # closing never blocks long
                 await stream.aclose()
 
-    async with trio.open_nursery() as accept_nursery:
-        for listener in listeners:
-            accept_nursery.start_soon(
-                functools.partial(
-                    trio.serve_listeners, run, [listener], handler_nursery=handler_nursery
+    listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(s)) for s in sockets]
+    try:
+        async with trio.open_nursery() as accept_nursery:
+            for listener in listeners:
+                accept_nursery.start_soon(
+                    functools.partial(
+                        trio.serve_listeners, run, [listener], handler_nursery=handler_nursery
+                    )
                 )
-            )
-        task_status.started()
+            task_status.started()
+    finally:
+        for listener in listeners:  # stop accepting: new clients are refused by the kernel
+            listener.socket.close()
