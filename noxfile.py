@@ -12,7 +12,9 @@ nox.options.reuse_existing_virtualenvs = True
 def tests(session: nox.Session) -> None:
     """Run the test suite with a coverage report."""
     session.install("-e", ".[test]")
-    session.run("pytest", "--cov=trimail", "--cov-report=term-missing:skip-covered", *session.posargs)
+    session.run(
+        "pytest", "--cov=trimail", "--cov-report=term-missing:skip-covered", *session.posargs
+    )
 
 
 @nox.session

@@ -54,8 +54,12 @@ def main() -> int:
     parser.add_argument("--sizes", default="4096,102400", help="message sizes, octets")
     parser.add_argument("--sessions", default="1,10,50", help="concurrent sessions")
     parser.add_argument("--messages", type=int, default=2000, help="messages per run")
-    parser.add_argument("--per-session", choices=("1", "all"), default="1",
-                        help="1: one message per connection; all: reuse connections")
+    parser.add_argument(
+        "--per-session",
+        choices=("1", "all"),
+        default="1",
+        help="1: one message per connection; all: reuse connections",
+    )
     args = parser.parse_args()
     if not os.access(SMTP_SOURCE, os.X_OK):
         print(f"{SMTP_SOURCE} not found: apt-get install postfix", file=sys.stderr)
@@ -75,22 +79,40 @@ def main() -> int:
                 for sessions in (int(s) for s in args.sessions.split(",")):
                     before = stored_count(srv.data_dir, account.account_id)
                     cpu0 = cpu_seconds(srv.process.pid)
-                    command = [SMTP_SOURCE, "-s", str(sessions), "-m", str(args.messages),
-                               "-l", str(size), "-f", "bench@client.example",
-                               "-t", "alice@bench.example", "-M", "client.example"]
+                    command = [
+                        SMTP_SOURCE,
+                        "-s",
+                        str(sessions),
+                        "-m",
+                        str(args.messages),
+                        "-l",
+                        str(size),
+                        "-f",
+                        "bench@client.example",
+                        "-t",
+                        "alice@bench.example",
+                        "-M",
+                        "client.example",
+                    ]
                     if args.per_session == "all":
                         command.append("-d")
                     start = time.monotonic()
-                    done = subprocess.run([*command, f"127.0.0.1:{srv.smtp_port}"],
-                                          capture_output=True, text=True, timeout=900)
+                    done = subprocess.run(
+                        [*command, f"127.0.0.1:{srv.smtp_port}"],
+                        capture_output=True,
+                        text=True,
+                        timeout=900,
+                    )
                     wall = time.monotonic() - start
                     cpu = cpu_seconds(srv.process.pid) - cpu0
                     stored = stored_count(srv.data_dir, account.account_id) - before
-                    print(f"size={size} sessions={sessions} msgs={args.messages} "
-                          f"wall={wall:.2f} rate={args.messages / wall:.1f} stored={stored} "
-                          f"server_cpu_pct={100 * cpu / wall:.0f} rc={done.returncode}"
-                          + (f" err={done.stderr.strip()[:200]!r}" if done.returncode else ""),
-                          flush=True)
+                    print(
+                        f"size={size} sessions={sessions} msgs={args.messages} "
+                        f"wall={wall:.2f} rate={args.messages / wall:.1f} stored={stored} "
+                        f"server_cpu_pct={100 * cpu / wall:.0f} rc={done.returncode}"
+                        + (f" err={done.stderr.strip()[:200]!r}" if done.returncode else ""),
+                        flush=True,
+                    )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

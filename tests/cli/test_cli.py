@@ -64,10 +64,16 @@ def test_user_add_makes_inbox(config: Path, tmp_path: Path) -> None:
 
 
 def test_clear_errors(config: Path, tmp_path: Path) -> None:
-    assert "not a local domain" in fails(config, "user", "add", "a@x.example", "--password-stdin", stdin="long enough\n")
+    assert "not a local domain" in fails(
+        config, "user", "add", "a@x.example", "--password-stdin", stdin="long enough\n"
+    )
     ok(config, "domain", "add", "example.org")
-    assert "at least 8" in fails(config, "user", "add", "a@example.org", "--password-stdin", stdin="short\n")
-    assert "no user" in fails(config, "user", "passwd", "ghost@example.org", "--password-stdin", stdin="long enough\n")
+    assert "at least 8" in fails(
+        config, "user", "add", "a@example.org", "--password-stdin", stdin="short\n"
+    )
+    assert "no user" in fails(
+        config, "user", "passwd", "ghost@example.org", "--password-stdin", stdin="long enough\n"
+    )
     assert "use --password-stdin" in fails(config, "user", "add", "b@example.org")
     bad = tmp_path / "bad.toml"
     bad.write_text("[smtp]\nmax_recipients = -1\n")

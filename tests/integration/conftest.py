@@ -20,7 +20,11 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     with running_server(
         tmp_path,
         domains=["example.org", "catchall.test"],
-        users={"alice@example.org": PASSWORD, "bob@example.org": PASSWORD, "carol@catchall.test": PASSWORD},
+        users={
+            "alice@example.org": PASSWORD,
+            "bob@example.org": PASSWORD,
+            "carol@catchall.test": PASSWORD,
+        },
         aliases=[
             ("postmaster@example.org", "alice@example.org"),
             ("team@example.org", "alice@example.org"),

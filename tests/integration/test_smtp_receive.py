@@ -40,9 +40,16 @@ def split_trace(stored: bytes) -> tuple[list[bytes], bytes]:
 
 def test_smtplib_message_is_stored_byte_for_byte(server: ServerProcess) -> None:
     with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
-        code, text = client.ehlo("client.example.net")
+        code, _ = client.ehlo("client.example.net")
         assert code == 250
-        for keyword in ("pipelining", "size", "8bitmime", "smtputf8", "chunking", "enhancedstatuscodes"):
+        for keyword in (
+            "pipelining",
+            "size",
+            "8bitmime",
+            "smtputf8",
+            "chunking",
+            "enhancedstatuscodes",
+        ):
             assert client.has_extn(keyword), keyword
         refused = client.sendmail("bob@example.net", ["alice@example.org"], MESSAGE)
         assert refused == {}
@@ -89,12 +96,15 @@ def test_unknown_user_and_relay_are_refused(server: ServerProcess) -> None:
 def test_size_limit_is_enforced(tmp_path) -> None:
     from trimail.testing.process import running_server
 
-    with running_server(
-        tmp_path,
-        domains=["example.org"],
-        users={"alice@example.org": "12345678pw"},
-        smtp_extra="max_message_bytes = 2000\n",
-    ) as srv, smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=10) as client:
+    with (
+        running_server(
+            tmp_path,
+            domains=["example.org"],
+            users={"alice@example.org": "12345678pw"},
+            smtp_extra="max_message_bytes = 2000\n",
+        ) as srv,
+        smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=10) as client,
+    ):
         client.ehlo("c.example")
         assert client.esmtp_features["size"] == "2000"
         code, _ = client.mail("b@example.net", ["SIZE=5000"])
@@ -178,8 +188,10 @@ def test_bdat_chunks(server: ServerProcess) -> None:
     half = len(MESSAGE) // 2
     payload = (
         b"EHLO c.example\r\nMAIL FROM:<b@example.net>\r\nRCPT TO:<alice@example.org>\r\n"
-        + f"BDAT {half}\r\n".encode() + MESSAGE[:half]
-        + f"BDAT {len(MESSAGE) - half} LAST\r\n".encode() + MESSAGE[half:]
+        + f"BDAT {half}\r\n".encode()
+        + MESSAGE[:half]
+        + f"BDAT {len(MESSAGE) - half} LAST\r\n".encode()
+        + MESSAGE[half:]
         + b"QUIT\r\n"
     )
     replies = _raw_session(server.smtp_port, payload)
@@ -192,10 +204,23 @@ def test_bdat_chunks(server: ServerProcess) -> None:
 @pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks not installed")
 def test_swaks_with_pipelining(server: ServerProcess) -> None:
     done = subprocess.run(
-        ["swaks", "--server", f"127.0.0.1:{server.smtp_port}", "--pipeline",
-         "--from", "bob@example.net", "--to", "alice@example.org,bob@example.org",
-         "--header", "Subject: swaks test", "--body", "hello from swaks"],
-        capture_output=True, text=True, timeout=60,
+        [
+            "swaks",
+            "--server",
+            f"127.0.0.1:{server.smtp_port}",
+            "--pipeline",
+            "--from",
+            "bob@example.net",
+            "--to",
+            "alice@example.org,bob@example.org",
+            "--header",
+            "Subject: swaks test",
+            "--body",
+            "hello from swaks",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     for address in ("alice@example.org", "bob@example.org"):
@@ -209,10 +234,20 @@ def test_curl_smtp(server: ServerProcess, tmp_path) -> None:
     mail = tmp_path / "mail.txt"
     mail.write_bytes(MESSAGE)
     done = subprocess.run(
-        ["curl", "-sS", f"smtp://127.0.0.1:{server.smtp_port}/client.example",
-         "--mail-from", "bob@example.net", "--mail-rcpt", "alice@example.org",
-         "--upload-file", str(mail)],
-        capture_output=True, text=True, timeout=60,
+        [
+            "curl",
+            "-sS",
+            f"smtp://127.0.0.1:{server.smtp_port}/client.example",
+            "--mail-from",
+            "bob@example.net",
+            "--mail-rcpt",
+            "alice@example.org",
+            "--upload-file",
+            str(mail),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     (stored,) = stored_messages(server, "alice@example.org")
@@ -232,8 +267,12 @@ def test_sigterm_sends_421_to_idle_sessions_and_exits(server: ServerProcess) -> 
 def test_connection_limit_per_ip(tmp_path) -> None:
     from trimail.testing.process import running_server
 
-    with running_server(tmp_path, domains=["example.org"], smtp_extra="max_connections_per_ip = 2\n") as srv:
-        socks = [socket.create_connection(("127.0.0.1", srv.smtp_port), timeout=10) for _ in range(3)]
+    with running_server(
+        tmp_path, domains=["example.org"], smtp_extra="max_connections_per_ip = 2\n"
+    ) as srv:
+        socks = [
+            socket.create_connection(("127.0.0.1", srv.smtp_port), timeout=10) for _ in range(3)
+        ]
         try:
             greetings = [s.recv(1024) for s in socks]
             assert [g[:3] for g in greetings] == [b"220", b"220", b"421"]
@@ -245,19 +284,26 @@ def test_connection_limit_per_ip(tmp_path) -> None:
 def test_idle_client_times_out_with_421(tmp_path) -> None:
     from trimail.testing.process import running_server
 
-    with running_server(tmp_path, domains=["example.org"], smtp_extra="command_timeout_seconds = 0.5\n") as srv:
-        with socket.create_connection(("127.0.0.1", srv.smtp_port), timeout=10) as sock:
-            assert sock.recv(1024).startswith(b"220 ")
-            time.sleep(1.0)
-            assert sock.recv(1024).startswith(b"421 4.4.2")
-            assert sock.recv(1024) == b""  # closed
+    with (
+        running_server(
+            tmp_path, domains=["example.org"], smtp_extra="command_timeout_seconds = 0.5\n"
+        ) as srv,
+        socket.create_connection(("127.0.0.1", srv.smtp_port), timeout=10) as sock,
+    ):
+        assert sock.recv(1024).startswith(b"220 ")
+        time.sleep(1.0)
+        assert sock.recv(1024).startswith(b"421 4.4.2")
+        assert sock.recv(1024) == b""  # closed
 
 
 def test_shutdown_lets_a_transaction_in_flight_finish(server: ServerProcess) -> None:
     with socket.create_connection(("127.0.0.1", server.smtp_port), timeout=10) as sock:
         reader = sock.makefile("rb")
         assert reader.readline().startswith(b"220 ")
-        sock.sendall(b"HELO c.example\r\nMAIL FROM:<b@example.net>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
+        sock.sendall(
+            b"HELO c.example\r\nMAIL FROM:<b@example.net>\r\n"
+            b"RCPT TO:<alice@example.org>\r\nDATA\r\n"
+        )
         for expected in (b"250", b"250", b"250", b"354"):
             assert reader.readline()[:3] == expected
         stuffed = MESSAGE.replace(b"\r\n.", b"\r\n..")  # RFC 5321 §4.5.2

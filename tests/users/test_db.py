@@ -31,7 +31,9 @@ def test_users_plus_addressing_aliases_catch_all(db: UserDatabase) -> None:
     assert resolve(db, "alice@other.example") == (Resolution.NOT_LOCAL, ())
     db.add_alias("team@example.org", "alice@example.org")
     db.add_alias("team@example.org", "bob@example.org")
-    assert sorted(resolve(db, "team+x@example.org")[1]) == sorted((alice.account_id, bob.account_id))
+    assert sorted(resolve(db, "team+x@example.org")[1]) == sorted(
+        (alice.account_id, bob.account_id)
+    )
     db.add_alias("@example.org", "bob@example.org")
     assert resolve(db, "nobody@example.org") == (Resolution.LOCAL, (bob.account_id,))
     db.remove_alias("@example.org")

@@ -1,6 +1,6 @@
 """Configuration: frozen attrs classes loaded from TOML with cattrs."""
 
-from trimail.config.loader import ConfigError, load_config, default_config
+from trimail.config.loader import ConfigError, default_config, load_config
 from trimail.config.model import Config, ShutdownConfig, SmtpListenerConfig
 
 __all__ = [

@@ -29,7 +29,12 @@ def _strict(kind: type, name: str) -> None:
     _converter.register_structure_hook(kind, structure)
 
 
-for _kind, _name in ((str, "a string"), (int, "an integer"), (float, "a number"), (bool, "true or false")):
+for _kind, _name in (
+    (str, "a string"),
+    (int, "an integer"),
+    (float, "a number"),
+    (bool, "true or false"),
+):
     _strict(_kind, _name)
 
 
@@ -37,7 +42,7 @@ class ConfigError(Exception):
     """The configuration is invalid. ``str(err)`` is ``file: key: reason``, for the operator."""
 
 
-def _format(exc: BaseException, type_: object) -> str:
+def _format(exc: BaseException, type_: type | None) -> str:
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
         return "unknown key(s): " + ", ".join(sorted(exc.extra_fields))
     if isinstance(exc, ValueError | TypeError) and not isinstance(exc, cattrs.BaseValidationError):

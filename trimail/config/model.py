@@ -7,6 +7,9 @@ in Trio. Every field has ``metadata["doc"]``, from which docs/configuration.md i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import attrs
 
 
@@ -14,17 +17,19 @@ def _doc(text: str) -> dict[str, str]:
     return {"doc": text}
 
 
-def _positive(_inst: object, attribute: attrs.Attribute[object], value: float) -> None:
+def _positive(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value <= 0:
         raise ValueError(f"{attribute.name}: must be greater than 0, got {value!r}")
 
 
-def _not_negative(_inst: object, attribute: attrs.Attribute[object], value: int) -> None:
+def _not_negative(_inst: object, attribute: attrs.Attribute[Any], value: int) -> None:
     if value < 0:
         raise ValueError(f"{attribute.name}: must be 0 or more, got {value!r}")
 
 
-def _listen_address(_inst: object, attribute: attrs.Attribute[object], value: tuple[str, ...]) -> None:
+def _listen_address(
+    _inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]
+) -> None:
     for item in value:
         try:
             parse_listen_address(item)
@@ -32,10 +37,12 @@ def _listen_address(_inst: object, attribute: attrs.Attribute[object], value: tu
             raise ValueError(f"{attribute.name}: {exc}") from None
 
 
-def _one_of(*choices: str):  # type: ignore[no-untyped-def]
-    def check(_inst: object, attribute: attrs.Attribute[object], value: str) -> None:
+def _one_of(*choices: str) -> Callable[[object, attrs.Attribute[Any], str], None]:
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
         if value not in choices:
-            raise ValueError(f"{attribute.name}: must be one of {', '.join(choices)}; got {value!r}")
+            raise ValueError(
+                f"{attribute.name}: must be one of {', '.join(choices)}; got {value!r}"
+            )
 
     return check
 
@@ -74,7 +81,9 @@ class SmtpListenerConfig:
     max_recipients: int = attrs.field(
         default=100,
         validator=_positive,
-        metadata=_doc("Accepted recipients per transaction; RFC 5321 §4.5.3.1.8 asks for at least 100."),
+        metadata=_doc(
+            "Accepted recipients per transaction; RFC 5321 §4.5.3.1.8 asks for at least 100."
+        ),
     )
     max_bad_commands: int = attrs.field(
         default=10,
@@ -123,11 +132,16 @@ class Config:
 
     hostname: str = attrs.field(
         default="",
-        metadata=_doc("This host's name in greetings and Received headers; default: the machine's."),
+        metadata=_doc(
+            "This host's name in greetings and Received headers; default: the machine's."
+        ),
     )
     data_dir: str = attrs.field(
         default="./trimail-data",
-        metadata=_doc("Where mailboxes, the user database and the spool live; relative to the working directory."),
+        metadata=_doc(
+            "Where mailboxes, the user database and the spool live; relative to the "
+            "working directory."
+        ),
     )
     plugins: tuple[str, ...] = attrs.field(
         default=(),
@@ -146,5 +160,9 @@ class Config:
         validator=_one_of("debug", "info", "warning", "error"),
         metadata=_doc("debug, info, warning or error."),
     )
-    smtp: SmtpListenerConfig = attrs.field(factory=SmtpListenerConfig, metadata=_doc("[smtp] table"))
-    shutdown: ShutdownConfig = attrs.field(factory=ShutdownConfig, metadata=_doc("[shutdown] table"))
+    smtp: SmtpListenerConfig = attrs.field(
+        factory=SmtpListenerConfig, metadata=_doc("[smtp] table")
+    )
+    shutdown: ShutdownConfig = attrs.field(
+        factory=ShutdownConfig, metadata=_doc("[shutdown] table")
+    )

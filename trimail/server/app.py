@@ -17,11 +17,11 @@ are cancelled.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -105,7 +105,9 @@ async def serve(
     store = plugins.hook.trimail_mail_store(config=config)
     users = UserDatabase(data_dir / "users.sqlite3")
     try:
-        delivery = LocalDelivery(users=users, store=store, plugins=plugins, hostname=config.hostname)
+        delivery = LocalDelivery(
+            users=users, store=store, plugins=plugins, hostname=config.hostname
+        )
         ctx = ServerContext(
             listener="smtp",
             hostname=config.hostname,
@@ -211,10 +213,8 @@ def _supervise(config: Config, bound: Bound, workers: int) -> int:
         nonlocal stopping
         stopping = True
         for pid in list(children):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
     def spawn() -> None:
         pid = os.fork()

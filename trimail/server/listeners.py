@@ -33,9 +33,7 @@ def bind_sockets(addresses: tuple[str, ...], backlog: int = 1024) -> list[socket
     for text in addresses:
         host, port = parse_listen_address(text)
         try:
-            infos = socket.getaddrinfo(
-                host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-            )
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
             family, kind, proto, _name, address = infos[0]
             sock = socket.socket(family, kind, proto)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

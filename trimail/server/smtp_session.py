@@ -167,8 +167,10 @@ class SmtpSession:
         if self.ctx.shutting_down and not in_data:
             await self._send(self.conn.shutdown_reply())
             raise SessionClosed
-        timeout = self.ctx.config.data_timeout_seconds if in_data else (
-            self.ctx.config.command_timeout_seconds
+        timeout = (
+            self.ctx.config.data_timeout_seconds
+            if in_data
+            else (self.ctx.config.command_timeout_seconds)
         )
         with trio.move_on_after(timeout) as scope:  # RFC 5321 §4.5.3.2.7
             if not in_data:
@@ -183,7 +185,7 @@ class SmtpSession:
             else:
                 await self._send(self.conn.timeout_reply())
             raise SessionClosed
-        self.conn.receive_data(data)
+        self.conn.receive_data(bytes(data))
 
     async def _step(self) -> None:
         try:
@@ -216,7 +218,9 @@ class SmtpSession:
             case DataCommand():
                 await self._send(R354_GO_AHEAD)
             case ChunkComplete(size=size):
-                await self._send(Reply(code=250, enhanced_status="2.0.0", text=f"{size} octets received"))
+                await self._send(
+                    Reply(code=250, enhanced_status="2.0.0", text=f"{size} octets received")
+                )
             case MessageComplete():
                 await self._message_complete()
             case MessageAborted(reply=reply):
@@ -225,8 +229,11 @@ class SmtpSession:
             case Reset(reply=reply):
                 self._reset_transaction()
                 await self._send(reply)
-            case Noop(reply=reply) | Verify(reply=reply) | Help(reply=reply) | BadCommand(
-                reply=reply
+            case (
+                Noop(reply=reply)
+                | Verify(reply=reply)
+                | Help(reply=reply)
+                | BadCommand(reply=reply)
             ):
                 await self._send(reply)
             case Quit():
@@ -249,7 +256,9 @@ class SmtpSession:
         self._reset_transaction()
         self.esmtp = event.command == "EHLO"
         if self.esmtp:
-            await self._send(self.conn.ehlo_reply(f"{self.ctx.hostname} greets {event.helo_identity}"))
+            await self._send(
+                self.conn.ehlo_reply(f"{self.ctx.hostname} greets {event.helo_identity}")
+            )
         else:
             await self._send(Reply(code=250, text=self.ctx.hostname))
 
@@ -282,7 +291,10 @@ class SmtpSession:
         if isinstance(routed, Reply):
             log.info(
                 "%s: RCPT <%s> refused: %d %s",
-                self.info.peer_host, event.forward_path, routed.code, routed.enhanced_status,
+                self.info.peer_host,
+                event.forward_path,
+                routed.code,
+                routed.enhanced_status,
             )
             await self._send(routed)
             return

@@ -2,7 +2,8 @@
 
 Used by trimail's own integration tests and available to plugin authors::
 
-    with running_server(tmp_path, domains=["example.org"], users={"a@example.org": "pw12345678"}) as srv:
+    users = {"a@example.org": "pw12345678"}
+    with running_server(tmp_path, domains=["example.org"], users=users) as srv:
         smtplib.SMTP("127.0.0.1", srv.smtp_port)
 """
 

@@ -315,9 +315,7 @@ class UserDatabase:
                     f"target {dst} is not in a local domain; forwarding to other domains "
                     "is not supported yet"
                 )
-            if db.execute(
-                "SELECT 1 FROM alias WHERE source=? AND target=?", (src, dst)
-            ).fetchone():
+            if db.execute("SELECT 1 FROM alias WHERE source=? AND target=?", (src, dst)).fetchone():
                 raise UserDatabaseError(f"alias {src} -> {dst} already exists")
             db.execute("INSERT INTO alias (source, target) VALUES (?, ?)", (src, dst))
         return src, dst
