@@ -317,3 +317,21 @@ def test_shutdown_lets_a_transaction_in_flight_finish(server: ServerProcess) -> 
     assert server.process.wait(10) == 0, server.log_text()
     (stored,) = stored_messages(server, "alice@example.org")
     assert split_trace(stored)[1] == MESSAGE
+
+
+def test_smtputf8_addresses_need_the_extension(server: ServerProcess) -> None:
+    raw = _raw_session(server.smtp_port, "EHLO c\r\nMAIL FROM:<jöran@exämple.net>\r\n".encode())
+    assert raw.split(b"\r\n")[-2].startswith(b"553 5.6.7")  # UTF-8 without SMTPUTF8
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+        client.ehlo("client.example")
+        refused = client.sendmail(
+            "jöran@exämple.net",
+            ["alice@example.org"],
+            "Subject: grüße\r\n\r\nhéllo\r\n".encode(),
+            mail_options=["SMTPUTF8", "BODY=8BITMIME"],
+        )
+        assert refused == {}
+    (stored,) = stored_messages(server, "alice@example.org")
+    assert stored.startswith("Return-Path: <jöran@exämple.net>\r\n".encode())
+    assert b" with UTF8SMTP id " in stored
+    assert stored.endswith("Subject: grüße\r\n\r\nhéllo\r\n".encode())

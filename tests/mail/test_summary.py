@@ -165,7 +165,9 @@ def test_multipart_mixed_with_attachment_and_message_rfc822() -> None:
     parsed = email.message_from_bytes(raw)
     subparts: list[Message] = parsed.get_payload()  # type: ignore[assignment]
     for part, sub in zip((text, pdf), subparts[:2], strict=True):
-        assert part[6] == len(sub.get_payload().encode("ascii", "surrogateescape"))
+        payload = sub.get_payload()
+        assert isinstance(payload, str)
+        assert part[6] == len(payload.encode("ascii", "surrogateescape"))
 
 
 def test_multipart_alternative_nested_and_extension_data() -> None:

@@ -266,6 +266,9 @@ def _tokenize(value: str) -> list[tuple[str, str, bool]]:
         elif c in _SPECIALS:
             tokens.append((c, c, space))
             i += 1
+        elif c == ")":   # stray close of a comment: dropped
+            i += 1
+            continue
         else:
             j = i
             while j < n and value[j] not in ' \t\r\n"()' + _SPECIALS:
