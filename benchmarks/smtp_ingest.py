@@ -55,6 +55,9 @@ def main() -> int:
     parser.add_argument("--sessions", default="1,10,50", help="concurrent sessions")
     parser.add_argument("--messages", type=int, default=2000, help="messages per run")
     parser.add_argument(
+        "--workers", type=int, default=0, help="worker processes (0: one per core)"
+    )
+    parser.add_argument(
         "--per-session",
         choices=("1", "all"),
         default="1",
@@ -71,6 +74,7 @@ def main() -> int:
             domains=["bench.example"],
             users={"alice@bench.example": "benchmark-password"},
             smtp_extra="max_connections_per_ip = 1000\n",
+            top_extra=f"workers = {args.workers}\n",
         ) as srv:
             users = UserDatabase(srv.data_dir / "users.sqlite3")
             (account,) = users.users()

@@ -238,6 +238,7 @@ class _Pending:
     result: Delivered | None = None
     error: BaseException | None = None
     shared_error: bool = False      # the whole group failed (vs. this item alone)
+    wake: threading.Event = attrs.field(factory=threading.Event)
 
     def outcome(self) -> Delivered:
         if self.error is not None:
@@ -257,7 +258,7 @@ class _Account:
         self.messages_dir = path / MESSAGES_DIR
         self.conn = conn
         self.db_lock = threading.Lock()      # guards conn and closed
-        self.commit_cond = threading.Condition(threading.Lock())   # guards the queue
+        self.commit_lock = threading.Lock()   # guards queue and committing
         self.queue: list[_Pending] = []
         self.committing = False
         self.closed = False
@@ -554,14 +555,22 @@ class SqliteMailStore:
                 _unlink_quietly(path)
 
     def _group_commit(self, acct: _Account, pending: _Pending) -> Delivered:
-        """Join the account's commit group; lead it if no commit is running."""
-        with acct.commit_cond:
+        """Join the account's commit group; lead it if no commit is running.
+
+        Followers sleep on their own event (no thundering herd). A finishing leader
+        wakes the members of its group, and hands leadership to the oldest waiting
+        thread, if any, which then commits everything queued meanwhile.
+        """
+        with acct.commit_lock:
             acct.queue.append(pending)
-            while acct.committing and not pending.done:
-                acct.commit_cond.wait()
+            lead = not acct.committing
+            acct.committing = True
+        if not lead:
+            pending.wake.wait()
             if pending.done:
                 return pending.outcome()
-            acct.committing = True
+            # else: leadership was handed to us; ``committing`` stayed True
+        with acct.commit_lock:
             batch, acct.queue = acct.queue, []
         try:
             self._commit_batch(acct, batch)
@@ -572,11 +581,15 @@ class SqliteMailStore:
             if not isinstance(exc, Exception):
                 raise
         finally:
-            with acct.commit_cond:
+            with acct.commit_lock:
                 for item in batch:
                     item.done = True
-                acct.committing = False
-                acct.commit_cond.notify_all()
+                successor = acct.queue[0] if acct.queue else None
+                acct.committing = successor is not None
+            for item in batch:
+                item.wake.set()
+            if successor is not None:
+                successor.wake.set()
         return pending.outcome()
 
     def _commit_batch(self, acct: _Account, batch: list[_Pending]) -> None:
