@@ -38,6 +38,7 @@ removed.
 from __future__ import annotations
 
 import datetime as _dt
+import fcntl
 import json
 import os
 import re
@@ -73,6 +74,8 @@ __all__ = ["ACCOUNT_ID_RE", "SqliteMailStore", "normalize_mailbox_name", "valida
 ACCOUNT_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 INDEX_NAME = "index.sqlite3"
 MESSAGES_DIR = "messages"
+LOCK_NAME = "index.lock"  # flock(2) serializing writers across processes
+_F_FULLFSYNC: int | None = getattr(fcntl, "F_FULLFSYNC", None)  # macOS only
 SCHEMA_VERSION = 1
 COPY_CHUNK_BYTES = 1 << 20           # spool file copy chunk
 ORPHAN_AGE_SECONDS = 3600.0          # unreferenced message files older than this go
@@ -198,15 +201,10 @@ def _flag_set(bits: int, keywords_json: str) -> frozenset[str]:
 
 def _fsync(fd: int) -> None:
     """Flush a file descriptor to stable storage (``F_FULLFSYNC`` where it exists)."""
-    try:
-        import fcntl
-
-        full = getattr(fcntl, "F_FULLFSYNC", None)
-        if full is not None:
-            fcntl.fcntl(fd, full)
+    if _F_FULLFSYNC is not None:
+        with suppress(OSError):
+            fcntl.fcntl(fd, _F_FULLFSYNC)
             return
-    except (ImportError, OSError):
-        pass
     os.fsync(fd)
 
 
@@ -263,6 +261,10 @@ class _Account:
         self.committing = False
         self.closed = False
         self.mailbox_names: set[str] = set()   # fast pre-check; the index decides
+        # Writers of this index in other processes (trimail serve workers, the CLI) take
+        # this lock before BEGIN IMMEDIATE: the kernel wakes the next writer at once,
+        # where SQLite's busy handler would sleep for milliseconds.
+        self.lock_fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
     @contextmanager
     def db(self) -> Iterator[sqlite3.Connection]:
@@ -279,20 +281,30 @@ class _Account:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` .. ``COMMIT``; rolls back on any exception."""
         with self.db() as conn:
-            conn.execute("BEGIN IMMEDIATE")
+            fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
             try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.rollback()
-                raise
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.rollback()
+                    raise
+            finally:
+                fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
+
+    def refresh_mailbox_names(self) -> None:
+        """Re-read the mailbox names (another process may have created one)."""
+        with self.db() as conn:
+            self.mailbox_names = {r[0] for r in conn.execute("SELECT name FROM mailbox")}
 
     def close(self) -> None:
         with self.db_lock:
             if not self.closed:
                 self.closed = True
                 self.conn.close()
+                os.close(self.lock_fd)
 
 
 class SqliteMailStore:
@@ -536,7 +548,9 @@ class SqliteMailStore:
         if internal_date.tzinfo is None or internal_date.utcoffset() is None:
             raise ValueError("internal_date must be timezone-aware")
         if name not in acct.mailbox_names:
-            raise NoSuchMailbox(f"no mailbox {name!r}")
+            acct.refresh_mailbox_names()
+            if name not in acct.mailbox_names:
+                raise NoSuchMailbox(f"no mailbox {name!r}")
         file_name = uuid.uuid4().hex
         path = acct.messages_dir / file_name
         committed = False
