@@ -39,6 +39,7 @@ from trimail.server.listeners import (
 )
 from trimail.server.session_info import SessionInfo
 from trimail.server.smtp_session import ServerContext, SmtpSession
+from trimail.server.spool import clean_spool
 from trimail.users.db import UserDatabase
 
 log = logging.getLogger("trimail.server")
@@ -101,6 +102,7 @@ async def serve(
     """
     data_dir = Path(config.data_dir)
     (data_dir / "accounts").mkdir(parents=True, exist_ok=True)
+    clean_spool(data_dir / "spool")
     plugins = make_plugin_manager(config)
     store = plugins.hook.trimail_mail_store(config=config)
     users = UserDatabase(data_dir / "users.sqlite3")
@@ -114,6 +116,7 @@ async def serve(
             config=config.smtp,
             delivery=delivery,
             plugins=plugins,
+            spool_dir=data_dir / "spool",
         )
         server = Server(config=config, smtp=ctx)
 

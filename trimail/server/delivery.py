@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import attrs
 import pluggy
@@ -21,6 +22,7 @@ from trimail.mail.envelope import Envelope
 from trimail.mail.reply import Reply
 from trimail.mail.trace import received_header, return_path_header
 from trimail.server.session_info import SessionInfo
+from trimail.server.spool import MessageBuffer
 from trimail.storage.api import MailStore
 from trimail.users.db import Resolution, UserDatabase
 from trimail.verdicts import MessageVerdict, Reject
@@ -113,7 +115,7 @@ class LocalDelivery:
         session: SessionInfo,
         envelope: Envelope,
         recipients: Sequence[RoutedRecipient],
-        message: bytes,
+        message: MessageBuffer,
         queue_id: str,
         protocol: str,
     ) -> Reject | None:
@@ -123,7 +125,8 @@ class LocalDelivery:
             session: the client connection.
             envelope: the transaction's envelope.
             recipients: the accepted recipients, in RCPT order.
-            message: the message content as received (CRLF line ends).
+            message: the message content as received (CRLF line ends), in memory or
+                in a spool file.
             queue_id: the id named in Received and in the 250 reply.
             protocol: the Received ``with`` keyword.
 
@@ -134,6 +137,7 @@ class LocalDelivery:
             DeliveryError: a copy could not be stored (the caller answers 451).
         """
         verdict = await self._filter(session, envelope, message)
+        content = message.content()
         if verdict.reject is not None:
             return verdict.reject
         now = datetime.datetime.now(datetime.UTC).astimezone()
@@ -159,7 +163,7 @@ class LocalDelivery:
         async def one(account_id: str) -> None:
             try:
                 await trio.to_thread.run_sync(
-                    self._store_one, account_id, mailbox_name, message, prefix, now
+                    self._store_one, account_id, mailbox_name, content, prefix, now
                 )
             except Exception as exc:
                 log.exception("delivery %s to account %s failed", queue_id, account_id)
@@ -176,7 +180,7 @@ class LocalDelivery:
         self,
         account_id: str,
         mailbox_name: str,
-        message: bytes,
+        message: bytes | Path,
         prefix: bytes,
         now: datetime.datetime,
     ) -> None:
@@ -196,13 +200,13 @@ class LocalDelivery:
         raise DeliveryError(f"account {account_id}: mailbox {mailbox_name!r} unavailable")
 
     async def _filter(
-        self, session: SessionInfo, envelope: Envelope, message: bytes
+        self, session: SessionInfo, envelope: Envelope, message: MessageBuffer
     ) -> MessageVerdict:
         hook = self.plugins.hook.trimail_message_filter
         if not hook.get_hookimpls():
             return MessageVerdict()
         results: list[MessageVerdict] = await trio.to_thread.run_sync(
-            lambda: hook(session=session, envelope=envelope, message=message)
+            lambda: hook(session=session, envelope=envelope, message=message.read_bytes())
         )
         return merge_verdicts(results)
 

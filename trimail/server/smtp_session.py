@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
@@ -25,6 +26,7 @@ from trimail.server.delivery import (
     RoutedRecipient,
 )
 from trimail.server.session_info import SessionInfo
+from trimail.server.spool import MessageBuffer
 from trimail.smtp import (
     NEED_DATA,
     PAUSED,
@@ -78,6 +80,7 @@ class ServerContext:
         config: the listener's limits and timeouts.
         delivery: routing and local delivery.
         plugins: the plugin manager.
+        spool_dir: where large messages are kept while they arrive.
         shutting_down: set when the server stops accepting; sessions then answer
             421 4.3.2 at their next command boundary (RFC 5321 §3.8).
         idle: cancel scopes of sessions waiting for a command, cancelled at shutdown.
@@ -88,6 +91,7 @@ class ServerContext:
     config: SmtpListenerConfig
     delivery: LocalDelivery
     plugins: pluggy.PluginManager
+    spool_dir: Path
     shutting_down: bool = False
     idle: set[trio.CancelScope] = attrs.field(factory=set)
 
@@ -128,12 +132,13 @@ class SmtpSession:
         self.info = info
         self.conn = ServerConnection(ctx.engine_config())
         self.esmtp = False
+        self.content = MessageBuffer(ctx.spool_dir)
         self._reset_transaction()
 
     def _reset_transaction(self) -> None:
         self.mail_from: MailFrom | None = None
         self.recipients: list[RoutedRecipient] = []
-        self.chunks: list[bytes] = []
+        self.content.discard()
 
     async def run(self) -> None:
         """Greet, then answer events until the session ends. Never raises on peer errors."""
@@ -145,6 +150,8 @@ class SmtpSession:
             pass
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             log.debug("%s: connection lost", self.info.peer_host)
+        finally:
+            self.content.discard()
 
     async def _send(self, reply: Reply) -> None:
         data = self.conn.send(reply)
@@ -208,7 +215,7 @@ class SmtpSession:
     async def _dispatch(self, event: object) -> None:
         match event:
             case MessageData(data=data):
-                self.chunks.append(data)
+                self.content.append(data)
             case Hello():
                 await self._hello(event)
             case MailFrom():
@@ -309,8 +316,6 @@ class SmtpSession:
         await self._send(R250_RCPT_OK)
 
     async def _message_complete(self) -> None:
-        message = b"".join(self.chunks)
-        self.chunks = []
         envelope = self._envelope()
         queue_id = secrets.token_hex(6).upper()
         protocol = with_protocol(
@@ -324,7 +329,7 @@ class SmtpSession:
                 session=self.info,
                 envelope=envelope,
                 recipients=self.recipients,
-                message=message,
+                message=self.content,
                 queue_id=queue_id,
                 protocol=protocol,
             )
@@ -344,7 +349,7 @@ class SmtpSession:
                     queue_id,
                     envelope.reverse_path,
                     ",".join(f"<{p}>" for p in envelope.forward_paths),
-                    len(message),
+                    self.content.size,
                 )
         self._reset_transaction()
         await self._send(reply)
