@@ -95,11 +95,20 @@ def fallback(iterations: int = 20_000, seed: int = 0) -> None:
     print(f"fuzz_smtp: {len(corpus)} seeds and {iterations} mutations passed")
 
 
+def _runs(args: list[str], default: int = 20_000) -> int:
+    """Iterations for the fallback: ``N`` or libFuzzer's ``-runs=N``."""
+    for arg in args:
+        value = arg.removeprefix("-runs=")
+        if value.isdigit():
+            return int(value)
+    return default
+
+
 def main() -> None:
     try:
         import atheris  # type: ignore[import-not-found]
     except ImportError:
-        fallback(int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 20_000)
+        fallback(_runs(sys.argv[1:]))
         return
     atheris.Setup(sys.argv, fuzz_one_input)
     atheris.Fuzz()
