@@ -37,7 +37,10 @@ def data_paths(config: Config) -> tuple[Path, Path]:
 def open_users(config: Config) -> Iterator[UserDatabase]:
     """Open the user database of *config*; errors become `AdminError`."""
     db_path, _ = data_paths(config)
-    db = UserDatabase(db_path)
+    try:
+        db = UserDatabase(db_path)
+    except UserDatabaseError as exc:
+        raise AdminError(str(exc)) from None
     try:
         yield db
     except UserDatabaseError as exc:

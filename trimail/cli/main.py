@@ -28,8 +28,12 @@ def _serve(config: Config, _args: argparse.Namespace) -> int:
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from trimail.server.app import StartupError
+
     try:
         return run_server(config)
+    except StartupError as exc:
+        raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(exc.strerror or str(exc)) from None
 

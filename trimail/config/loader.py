@@ -9,7 +9,7 @@ from pathlib import Path
 import attrs
 import cattrs
 
-from trimail.config.model import Config
+from trimail.config.model import Config, is_hostname
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
 
@@ -27,6 +27,19 @@ def _strict(kind: type, name: str) -> None:
         return value
 
     _converter.register_structure_hook(kind, structure)
+
+
+def _structure_strings(value: object, _type: object) -> tuple[str, ...]:
+    """A TOML array of strings (a bare string is refused, not split into characters)."""
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list of strings, got {type(value).__name__} {value!r}")
+    for item in value:
+        if not isinstance(item, str):
+            raise TypeError(f"expected a list of strings, got an item {item!r}")
+    return tuple(value)
+
+
+_converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _structure_strings)
 
 
 for _kind, _name in (
@@ -70,7 +83,8 @@ def _machine_hostname() -> str:
 
 def _finish(config: Config) -> Config:
     if not config.hostname:
-        config = attrs.evolve(config, hostname=_machine_hostname())
+        name = _machine_hostname()
+        config = attrs.evolve(config, hostname=name if is_hostname(name) else "localhost")
     return config
 
 

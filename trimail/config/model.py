@@ -7,6 +7,8 @@ in Trio. Every field has ``metadata["doc"]``, from which docs/configuration.md i
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +20,8 @@ def _doc(text: str) -> dict[str, str]:
 
 
 def _positive(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not math.isfinite(value):
+        raise ValueError(f"{attribute.name}: must be a finite number, got {value!r}")
     if value <= 0:
         raise ValueError(f"{attribute.name}: must be greater than 0, got {value!r}")
 
@@ -27,9 +31,9 @@ def _not_negative(_inst: object, attribute: attrs.Attribute[Any], value: int) ->
         raise ValueError(f"{attribute.name}: must be 0 or more, got {value!r}")
 
 
-def _listen_address(
-    _inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]
-) -> None:
+def _listen_address(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    if not value:
+        raise ValueError(f"{attribute.name}: needs at least one HOST:PORT")
     for item in value:
         try:
             parse_listen_address(item)
@@ -43,6 +47,32 @@ def _one_of(*choices: str) -> Callable[[object, attrs.Attribute[Any], str], None
             raise ValueError(
                 f"{attribute.name}: must be one of {', '.join(choices)}; got {value!r}"
             )
+
+    return check
+
+
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?"
+)
+
+
+def is_hostname(text: str) -> bool:
+    """True if *text* is a DNS host name (RFC 1123 §2.1 labels), as SMTP needs."""
+    return _HOSTNAME.fullmatch(text) is not None
+
+
+def _hostname(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value and not is_hostname(value):
+        raise ValueError(
+            f"{attribute.name}: {value!r} is not a host name (letters, digits, '-' and '.')"
+        )
+
+
+def _at_least(minimum: int, why: str) -> Callable[[object, attrs.Attribute[Any], int], None]:
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: int) -> None:
+        if value < minimum:
+            raise ValueError(f"{attribute.name}: must be at least {minimum} ({why}); got {value}")
 
     return check
 
@@ -92,7 +122,7 @@ class SmtpListenerConfig:
     )
     max_text_line_bytes: int = attrs.field(
         default=1000,
-        validator=_positive,
+        validator=_at_least(1000, "RFC 5321 §4.5.3.1.6"),
         metadata=_doc("Longest DATA line incl. CRLF (RFC 5321 §4.5.3.1.6: 1000)."),
     )
     max_connections: int = attrs.field(
@@ -132,6 +162,7 @@ class Config:
 
     hostname: str = attrs.field(
         default="",
+        validator=_hostname,
         metadata=_doc(
             "This host's name in greetings and Received headers; default: the machine's."
         ),
@@ -157,6 +188,7 @@ class Config:
     )
     log_level: str = attrs.field(
         default="info",
+        converter=str.lower,
         validator=_one_of("debug", "info", "warning", "error"),
         metadata=_doc("debug, info, warning or error."),
     )

@@ -18,6 +18,7 @@ are cancelled.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -40,11 +41,14 @@ from trimail.server.listeners import (
 from trimail.server.session_info import SessionInfo
 from trimail.server.smtp_session import ServerContext, SmtpSession
 from trimail.server.spool import clean_spool
-from trimail.users.db import UserDatabase
+from trimail.users.db import UserDatabase, UserDatabaseError
 
 log = logging.getLogger("trimail.server")
 
-RESTART_PAUSE_SECONDS = 1.0  # between restarts of a worker that died
+RESTART_PAUSE_SECONDS = 1.0
+FAST_FAILURE_SECONDS = 10.0  # a worker dying this soon after its start failed to start
+MAX_FAST_FAILURES = 3
+PR_SET_PDEATHSIG = 1  # prctl(2) option, <linux/prctl.h>  # between restarts of a worker that died
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
@@ -65,7 +69,7 @@ class Bound:
     smtp_limiter: ConnectionLimiter
 
     @classmethod
-    def from_config(cls, config: Config) -> Bound:
+    def from_config(cls, config: Config, workers: int) -> Bound:
         """Bind every listener of *config* and make the shared counters.
 
         Raises:
@@ -76,6 +80,7 @@ class Bound:
             smtp_limiter=ConnectionLimiter(
                 max_total=config.smtp.max_connections,
                 max_per_ip=config.smtp.max_connections_per_ip,
+                workers=workers,
             ),
         )
 
@@ -101,8 +106,6 @@ async def serve(
         trimail.plugins.PluginError: a plugin fails to load.
     """
     data_dir = Path(config.data_dir)
-    (data_dir / "accounts").mkdir(parents=True, exist_ok=True)
-    clean_spool(data_dir / "spool")
     plugins = make_plugin_manager(config)
     store = plugins.hook.trimail_mail_store(config=config)
     users = UserDatabase(data_dir / "users.sqlite3")
@@ -171,25 +174,67 @@ def worker_count(config: Config) -> int:
     return config.workers or os.cpu_count() or 1
 
 
-def run_server(config: Config) -> int:
-    """Bind, then run the workers until SIGTERM/SIGINT; used by ``trimail serve``.
+class StartupError(Exception):
+    """The server cannot start; ``str(err)`` names the file or setting and why."""
 
-    Returns:
-        The exit status: 0 after a clean shutdown, 1 if a worker failed.
+
+def prepare_data_dir(config: Config) -> None:
+    """Create the data directories, open the user database once, empty the spool.
+
+    Done once, before any worker starts, so that a broken ``data_dir`` stops start-up
+    with one clear message instead of workers failing over and over.
 
     Raises:
+        StartupError: naming ``data_dir`` or the file, and the reason.
+    """
+    data_dir = Path(config.data_dir)
+    try:
+        for sub in ("accounts", "spool"):
+            (data_dir / sub).mkdir(parents=True, exist_ok=True)
+        probe = data_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+        clean_spool(data_dir / "spool")
+    except OSError as exc:
+        raise StartupError(f"data_dir {data_dir}: {exc.strerror or exc}") from None
+    try:
+        UserDatabase(data_dir / "users.sqlite3").close()
+    except UserDatabaseError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def run_server(config: Config) -> int:
+    """Check the data directory, bind, then run the workers until SIGTERM/SIGINT.
+
+    Used by ``trimail serve``.
+
+    Returns:
+        The exit status: 0 after a clean shutdown, 1 if workers failed.
+
+    Raises:
+        StartupError: the data directory or user database is unusable.
         OSError: a listener cannot be bound (the message names the address).
     """
-    bound = Bound.from_config(config)
-    bound.log_addresses()
+    prepare_data_dir(config)
     workers = worker_count(config)
+    bound = Bound.from_config(config, workers)
+    bound.log_addresses()
     if workers == 1:
         trio.run(serve, config, bound)
         return 0
     return _supervise(config, bound, workers)
 
 
-def _run_worker(config: Config, bound: Bound) -> None:
+def _die_with_parent() -> None:
+    """Ask Linux to send us SIGTERM when the supervisor dies (even by SIGKILL)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: orphans are stopped by hand
+        return
+
+
+def _run_worker(config: Config, bound: Bound, slot: int, parent: int) -> None:
     """In a forked child: run one worker, then leave without running the parent's code."""
     status = 1
     try:
@@ -197,6 +242,10 @@ def _run_worker(config: Config, bound: Bound) -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _die_with_parent()
+        if os.getppid() != parent:  # the supervisor died before prctl took effect
+            os._exit(1)
+        bound.smtp_limiter.slot = slot
         trio.run(serve, config, bound)
         status = 0
     except BaseException:
@@ -207,28 +256,35 @@ def _run_worker(config: Config, bound: Bound) -> None:
 
 
 def _supervise(config: Config, bound: Bound, workers: int) -> int:
-    """Fork *workers* workers, restart any that dies, forward SIGTERM/SIGINT to all."""
-    children: set[int] = set()
+    """Fork *workers* workers, restart any that dies, forward SIGTERM/SIGINT to all.
+
+    A worker that dies within `FAST_FAILURE_SECONDS` of its start, `MAX_FAST_FAILURES`
+    times in a row, stops the server (exit status 1): restarting it would only repeat
+    the failure.
+    """
+    children: dict[int, tuple[int, float]] = {}  # pid -> (slot, start time)
     stopping = False
     status = 0
+    fast_failures = 0
 
-    def forward(signum: int, _frame: object) -> None:
+    def stop_all(signum: int = signal.SIGTERM, _frame: object = None) -> None:
         nonlocal stopping
         stopping = True
         for pid in list(children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    def spawn() -> None:
+    def spawn(slot: int) -> None:
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
-            _run_worker(config, bound)
-        children.add(pid)
+            _run_worker(config, bound, slot, parent)
+        children[pid] = (slot, time.monotonic())
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    for _ in range(workers):
-        spawn()
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    for slot in range(workers):
+        spawn(slot)
     log.info("started %d worker processes", workers)
     while children:
         try:
@@ -237,15 +293,23 @@ def _supervise(config: Config, bound: Bound, workers: int) -> int:
             break
         except InterruptedError:
             continue
-        children.discard(pid)
+        slot, started = children.pop(pid)
+        bound.smtp_limiter.reset_slot(slot)
         code = os.waitstatus_to_exitcode(wait_status)
         if stopping:
             status = status or (1 if code else 0)
             continue
+        fast = time.monotonic() - started < FAST_FAILURE_SECONDS
+        fast_failures = fast_failures + 1 if fast else 0
+        if fast_failures >= MAX_FAST_FAILURES:
+            log.error("workers keep failing at start-up; stopping (see the errors above)")
+            status = 1
+            stop_all()
+            continue
         log.error("worker %d exited with status %d; starting another", pid, code)
         time.sleep(RESTART_PAUSE_SECONDS)
         if not stopping:
-            spawn()
+            spawn(slot)
     for sock in bound.smtp_sockets:
         sock.close()
     log.info("stopped")

@@ -59,47 +59,64 @@ def bound_address(sock: socket.socket) -> tuple[str, int]:
 class ConnectionLimiter:
     """Counts open connections in all and per client address, across worker processes.
 
-    The counts live in shared memory made before the workers are forked, so the limits
-    hold for the whole server. Addresses are hashed into `BUCKETS` counters: two
-    addresses sharing a bucket share a limit, which errs on the strict side.
+    The counts live in shared memory made before the workers are forked, one row per
+    worker slot, so the limits hold for the whole server. Each worker writes only its
+    own row (no lock a dying process could leave held), and the supervisor zeroes a
+    dead worker's row before its replacement starts, so a crash leaks no slots. Checks
+    read every row without a lock: two workers accepting at the same instant can pass a
+    limit by one each, which is harmless. Addresses are hashed into `BUCKETS` counters:
+    two addresses sharing a bucket share a limit, which errs on the strict side.
 
     Args:
         max_total: connections in all.
         max_per_ip: connections from one address.
+        workers: worker slots (rows).
     """
 
     BUCKETS = 8191
 
-    def __init__(self, *, max_total: int, max_per_ip: int) -> None:
+    def __init__(self, *, max_total: int, max_per_ip: int, workers: int = 1) -> None:
         self.max_total = max_total
         self.max_per_ip = max_per_ip
+        self._width = self.BUCKETS + 1  # [0] = this worker's total
+        self._rows = workers
         context = multiprocessing.get_context("fork")
-        self._lock = context.Lock()
-        self._counts = context.RawArray(ctypes.c_int, self.BUCKETS + 1)  # [0] = total
+        self._counts = context.RawArray(ctypes.c_int, self._width * workers)
+        self.slot = 0  # the row this process writes; set in each worker after fork
 
     def _bucket(self, ip: str) -> int:
         return 1 + zlib.crc32(ip.encode()) % self.BUCKETS
 
+    def _sum(self, column: int) -> int:
+        counts, width = self._counts, self._width
+        return sum(counts[row * width + column] for row in range(self._rows))
+
     def try_acquire(self, ip: str) -> bool:
         """Take a slot for *ip*; False when a limit is reached."""
         bucket = self._bucket(ip)
-        with self._lock:
-            if self._counts[0] >= self.max_total or self._counts[bucket] >= self.max_per_ip:
-                return False
-            self._counts[0] += 1
-            self._counts[bucket] += 1
-            return True
+        if self._sum(0) >= self.max_total or self._sum(bucket) >= self.max_per_ip:
+            return False
+        base = self.slot * self._width
+        self._counts[base] += 1
+        self._counts[base + bucket] += 1
+        return True
 
     def release(self, ip: str) -> None:
-        """Give back a slot taken by `try_acquire`."""
-        bucket = self._bucket(ip)
-        with self._lock:
-            self._counts[0] -= 1
-            self._counts[bucket] -= 1
+        """Give back a slot taken by `try_acquire` (in the same process)."""
+        base = self.slot * self._width
+        self._counts[base] -= 1
+        self._counts[base + self._bucket(ip)] -= 1
+
+    def reset_slot(self, slot: int) -> None:
+        """Forget the connections of worker *slot* (it died); called by the supervisor."""
+        size = ctypes.sizeof(ctypes.c_int)
+        ctypes.memset(
+            ctypes.addressof(self._counts) + slot * self._width * size, 0, self._width * size
+        )
 
     def count(self, ip: str) -> int:
         """Open connections from *ip* (or its bucket)."""
-        return int(self._counts[self._bucket(ip)])
+        return self._sum(self._bucket(ip))
 
 
 async def serve_listeners(

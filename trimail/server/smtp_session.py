@@ -132,6 +132,7 @@ class SmtpSession:
         self.info = info
         self.conn = ServerConnection(ctx.engine_config())
         self.esmtp = False
+        self._command_deadline: float | None = None
         self.content = MessageBuffer(ctx.spool_dir)
         self._reset_transaction()
 
@@ -174,12 +175,16 @@ class SmtpSession:
         if self.ctx.shutting_down and not in_data:
             await self._send(self.conn.shutdown_reply())
             raise SessionClosed
-        timeout = (
-            self.ctx.config.data_timeout_seconds
-            if in_data
-            else (self.ctx.config.command_timeout_seconds)
-        )
-        with trio.move_on_after(timeout) as scope:  # RFC 5321 §4.5.3.2.7
+        if in_data:  # each block of data within its timeout (RFC 5321 §4.5.3.2.6)
+            deadline = trio.current_time() + self.ctx.config.data_timeout_seconds
+        else:  # the whole command line within its timeout (§4.5.3.2.7), so a client
+            # trickling one byte at a time cannot hold the session for ever
+            if self._command_deadline is None:
+                self._command_deadline = (
+                    trio.current_time() + self.ctx.config.command_timeout_seconds
+                )
+            deadline = self._command_deadline
+        with trio.move_on_at(deadline) as scope:
             if not in_data:
                 self.ctx.idle.add(scope)
             try:
@@ -205,6 +210,7 @@ class SmtpSession:
             return
         if event is PAUSED:  # cannot happen: every event is answered before the next
             raise AssertionError("SMTP engine paused with no reply owed")
+        self._command_deadline = None
         if self.ctx.shutting_down and not isinstance(
             event, MessageData | MessageComplete | MessageAborted | ChunkComplete
         ):
@@ -263,9 +269,7 @@ class SmtpSession:
         self._reset_transaction()
         self.esmtp = event.command == "EHLO"
         if self.esmtp:
-            await self._send(
-                self.conn.ehlo_reply(f"{self.ctx.hostname} greets {event.helo_identity}")
-            )
+            await self._send(self.conn.ehlo_reply(self.ctx.hostname))
         else:
             await self._send(Reply(code=250, text=self.ctx.hostname))
 

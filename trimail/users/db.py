@@ -113,17 +113,27 @@ class UserDatabase:
     Args:
         path: the SQLite file; created with its schema if missing.
 
+    Raises:
+        UserDatabaseError: the file cannot be opened or is not a user database.
+
     The snapshot is reloaded when another connection (e.g. the CLI while the server
     runs) has changed the file, detected with ``PRAGMA data_version``.
     """
 
     def __init__(self, path: str | Path) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise UserDatabaseError(f"{path}: cannot open the user database: {exc}") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise UserDatabaseError(f"{path}: not a usable user database: {exc}") from None
         self._snapshot: _Snapshot | None = None
 
     def close(self) -> None:
