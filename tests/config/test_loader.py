@@ -61,3 +61,27 @@ def test_errors_name_file_key_and_reason(tmp_path: Path, text: str, expected: st
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('hostname = "mx\\r\\nX-Evil: 1"\n', "hostname: 'mx\\r\\nX-Evil: 1' is not a host name"),
+        ('hostname = "my host"\n', "is not a host name"),
+        ("[smtp]\ncommand_timeout_seconds = nan\n", "must be a finite number"),
+        ("[smtp]\nlisten = []\n", "smtp.listen: needs at least one HOST:PORT"),
+        ('[smtp]\nlisten = "127.0.0.1:25"\n', "smtp.listen: expected a list of strings"),
+        ("[smtp]\nmax_text_line_bytes = 1\n", "must be at least 1000"),
+        ("workers = -1\n", "workers: must be 0 or more"),
+    ],
+)
+def test_values_that_would_break_sessions_are_refused(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    assert expected in str(err.value)
+
+
+def test_log_level_is_case_insensitive(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, 'log_level = "INFO"\n')).log_level == "info"
