@@ -56,7 +56,11 @@ NextEvent = Event | Literal[Sentinel.NEED_DATA, Sentinel.PAUSED]
 # Syntax and sequence errors count towards max_bad_commands; policy-like refusals the
 # engine gives (552 SIZE, 553 non-ASCII, 452 too many recipients) do not.
 _COUNTED_CODES = frozenset({500, 501, 502, 503, 504, 555})
-_NOT_IMPLEMENTED = frozenset({b"EXPN", b"TURN", b"ETRN", b"ATRN", b"SEND", b"SOML", b"SAML"})
+# Known commands this engine does not offer (RFC 5321 §4.2.4: 502, not 500). AUTH (RFC
+# 4954) comes with the submission service; until the session offers it, 502 too.
+_NOT_IMPLEMENTED = frozenset(
+    {b"EXPN", b"TURN", b"ETRN", b"ATRN", b"SEND", b"SOML", b"SAML", b"AUTH", b"BURL"}
+)
 _NO_REPLY = (MessageData, ConnectionClosed)
 _TRANSACTION_END = (MessageComplete, MessageAborted, ChunkComplete)
 
