@@ -47,9 +47,14 @@ def make_plugin_manager(config: Config, *, load_entry_points: bool = True) -> pl
         try:
             module: Any = importlib.import_module(name)
         except Exception as exc:
-            raise PluginError(f"plugin {name!r} cannot be imported: {exc}") from None
+            raise PluginError(f"plugins: {name!r} cannot be imported: {exc}") from None
         if pm.get_plugin(name) is None:
             pm.register(module, name=name)
+            if not pm.get_hookcallers(module):
+                raise PluginError(
+                    f"plugins: {name!r} defines no trimail hooks "
+                    "(functions marked with trimail.plugins.hookimpl)"
+                )
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:

@@ -100,3 +100,26 @@ def test_serve_refuses_a_bad_config_and_a_busy_port(tmp_path: Path) -> None:
         busy = write_config(tmp_path / "busy.toml", tmp_path / "d2")
         busy.write_text(busy.read_text().replace("127.0.0.1:0", f"127.0.0.1:{port}"))
         assert f"cannot listen on 127.0.0.1:{port}" in fails(busy, "serve")
+
+
+def test_user_show_notes_and_idn(config: Path) -> None:
+    ok(config, "domain", "add", "exämple.org")
+    assert ok(config, "domain", "list") == "xn--exmple-cua.org\n"
+    ok(config, "user", "add", "jöran@EXÄMPLE.org", "--password-stdin", stdin="long enough\n")
+    done = run_cli(config, "alias", "add", "info@exämple.org", "ghost@exämple.org")
+    assert done.returncode == 0 and "is not a user or alias (yet)" in done.stderr
+    ok(config, "alias", "add", "sales@xn--exmple-cua.org", "jöran@exämple.org")
+    shown = ok(config, "user", "show", "jöran@exämple.org")
+    assert "address: jöran@xn--exmple-cua.org\n" in shown
+    assert "aliases: sales@xn--exmple-cua.org\n" in shown
+    done = run_cli(config, "user", "remove", "jöran@exämple.org")
+    assert done.returncode == 0 and "still point to" in done.stderr
+    assert "not a plain SMTP local part" in fails(
+        config, "user", "add", "../../x@exämple.org", "--password-stdin", stdin="long enough\n"
+    )
+
+
+def test_plugin_without_hooks_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('plugins = ["json"]\n')
+    assert "plugins: 'json' defines no trimail hooks" in fails(bad, "check-config")

@@ -60,8 +60,9 @@ def test_account_ids_are_opaque(db: UserDatabase) -> None:
         (lambda db: db.add_domain("bad domain"), "not a domain name"),
         (lambda db: db.add_user("a@other.example", "h"), "not a local domain"),
         (lambda db: db.add_user("no-at-sign", "h"), "not an address"),
-        (lambda db: db.add_user("a b@example.org", "h"), "characters"),
-        (lambda db: db.add_user("../x@example.org/..", "h"), "not a domain name"),
+        (lambda db: db.add_user("a b@example.org", "h"), "not a plain SMTP local part"),
+        (lambda db: db.add_user("x@example.org/..", "h"), "not a domain name"),
+        (lambda db: db.add_user("../x@example.org", "h"), "not a plain SMTP local part"),
         (lambda db: db.add_alias("x@example.org", "y@elsewhere.example"), "not in a local domain"),
         (lambda db: db.remove_user("ghost@example.org"), "no user"),
         (lambda db: db.remove_domain("other.example"), "no domain"),
@@ -94,3 +95,15 @@ def test_password_hashes() -> None:
     assert not verify_password("not a hash", "x")
     with pytest.raises(ValueError):
         hash_password("short")
+
+
+def test_internationalized_domains_match_in_either_form(db: UserDatabase) -> None:
+    assert db.add_domain("Exämple.ORG") == "xn--exmple-cua.org"
+    user = db.add_user("jöran@exämple.org", "h")
+    for domain in ("exämple.org", "XN--EXMPLE-CUA.org", "EXÄMPLE.org."):
+        assert db.resolve(Mailbox(local_part="Jöran", domain=domain)) == (
+            Resolution.LOCAL,
+            (user.account_id,),
+        )
+    with pytest.raises(UserDatabaseError, match="already exists"):
+        db.add_domain("xn--exmple-cua.org")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from trimail.config.model import Config
-from trimail.users.db import UserDatabase, UserDatabaseError
+from trimail.users.db import UserDatabase, UserDatabaseError, UserInfo, normalize_address
 from trimail.users.passwords import hash_password
 
 
@@ -71,6 +71,14 @@ def _read_password(args: argparse.Namespace) -> str:
         raise AdminError(str(exc)) from None
 
 
+def _find_user(db: UserDatabase, address: str) -> UserInfo:
+    wanted = normalize_address(address)
+    for user in db.users():
+        if user.address == wanted:
+            return user
+    raise AdminError(f"no user {wanted}")
+
+
 def _domain(config: Config, args: argparse.Namespace) -> int:
     with open_users(config) as db:
         if args.action == "add":
@@ -100,8 +108,22 @@ def _user(config: Config, args: argparse.Namespace) -> int:
                 raise AdminError(f"no user {args.address}")
             db.set_password_hash(args.address, _read_password(args))
             print(f"changed password of {args.address}")
+        elif args.action == "show":
+            user = _find_user(db, args.address)
+            print(f"address: {user.address}")
+            print(f"account: {user.account_id}")
+            print(f"mail:    {Path(config.data_dir) / 'accounts' / user.account_id}")
+            sources = [s for s, t in db.aliases() if t == user.address]
+            print(f"aliases: {', '.join(sources) if sources else '(none)'}")
         elif args.action == "remove":
             user = db.remove_user(args.address)
+            dangling = [s for s, t in db.aliases() if t == user.address]
+            if dangling:
+                print(
+                    f"note: these aliases still point to {user.address} and now reject "
+                    f"mail (550): {', '.join(dangling)}",
+                    file=sys.stderr,
+                )
             if args.delete_mail:
                 store = _open_store(config)
                 try:
@@ -125,6 +147,14 @@ def _alias(config: Config, args: argparse.Namespace) -> int:
         if args.action == "add":
             source, target = db.add_alias(args.source, args.target)
             print(f"added alias {source} -> {target}")
+            if target not in {u.address for u in db.users()} and target not in {
+                s for s, _ in db.aliases()
+            }:
+                print(
+                    f"note: {target} is not a user or alias (yet); mail to {source} is "
+                    "refused until it is",
+                    file=sys.stderr,
+                )
         elif args.action == "remove":
             count = db.remove_alias(args.source, args.target)
             print(f"removed {count} alias(es) of {args.source}")
@@ -154,6 +184,10 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--password-stdin", action="store_true", help="read the password from standard input"
         )
+    show = u_actions.add_parser(
+        "show", parents=[common], help="show a user's account id, mail directory and aliases"
+    )
+    show.add_argument("address")
     remove = u_actions.add_parser("remove", parents=[common], help="remove a user")
     remove.add_argument("address")
     remove.add_argument("--delete-mail", action="store_true", help="also delete the user's mail")

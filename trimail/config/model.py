@@ -15,6 +15,10 @@ from typing import Any
 import attrs
 
 
+def _lower(value: str) -> str:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _doc(text: str) -> dict[str, str]:
     return {"doc": text}
 
@@ -188,7 +192,7 @@ class Config:
     )
     log_level: str = attrs.field(
         default="info",
-        converter=str.lower,
+        converter=_lower,
         validator=_one_of("debug", "info", "warning", "error"),
         metadata=_doc("debug, info, warning or error."),
     )

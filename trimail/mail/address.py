@@ -12,7 +12,7 @@ import attrs
 _ATEXT_SPECIALS = frozenset("!#$%&'*+-/=?^_`{|}~")
 
 
-def _is_dot_string(local_part: str) -> bool:
+def is_dot_string(local_part: str) -> bool:
     """True if *local_part* may be written without quotes (RFC 5321 §4.1.2 Dot-string).
 
     Non-ASCII characters count as atext (RFC 6531 §3.3 extends atext with UTF8-non-ascii).
@@ -37,7 +37,7 @@ def quote_local_part(local_part: str) -> str:
     Returns:
         The local part as it may appear in a path: ``joe`` or ``"joe smith"``.
     """
-    if _is_dot_string(local_part):
+    if is_dot_string(local_part):
         return local_part
     escaped = local_part.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'

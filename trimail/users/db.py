@@ -21,7 +21,7 @@ from pathlib import Path
 
 import attrs
 
-from trimail.mail.address import Mailbox
+from trimail.mail.address import Mailbox, is_dot_string
 
 MAX_ALIAS_DEPTH = 10  # alias -> alias chains followed before giving up
 MAX_LOCAL_PART = 64  # octets, RFC 5321 §4.5.3.1.1
@@ -85,8 +85,11 @@ def normalize_address(text: str) -> str:
 def _check_local(local: str) -> str:
     if len(local.encode()) > MAX_LOCAL_PART:
         raise UserDatabaseError(f"local part {local!r} is longer than 64 octets (RFC 5321)")
-    if any(ch.isspace() or ch in '<>@"\\,;' or not ch.isprintable() for ch in local):
-        raise UserDatabaseError(f"local part {local!r} has characters trimail does not accept")
+    if not is_dot_string(local):
+        raise UserDatabaseError(
+            f"local part {local!r} is not a plain SMTP local part (RFC 5321 §4.1.2 "
+            "Dot-string: letters, digits, !#$%&'*+-/=?^_`{|}~ and single dots inside)"
+        )
     return local.lower()
 
 
@@ -97,14 +100,35 @@ def normalize_domain(text: str) -> str:
         UserDatabaseError: empty, too long, or not dot-separated labels.
     """
     domain = text.strip().lower().rstrip(".")
+    if not domain.isascii():  # store internationalized names as A-labels (RFC 5890)
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise UserDatabaseError(
+                f"{text!r} is not a valid internationalized domain name"
+            ) from None
     if not domain or len(domain.encode()) > MAX_DOMAIN:
         raise UserDatabaseError(f"{text!r} is not a domain name")
     for label in domain.split("."):
         if not label or len(label) > 63 or label.startswith("-") or label.endswith("-"):
             raise UserDatabaseError(f"{text!r} is not a domain name (label {label!r})")
-        if not all(ch.isalnum() or ch == "-" for ch in label):
+        if not all((ch.isascii() and ch.isalnum()) or ch == "-" for ch in label):
             raise UserDatabaseError(f"{text!r} is not a domain name (label {label!r})")
     return domain
+
+
+def lookup_domain(domain: str) -> str:
+    """The form domains are stored in: lower case, A-labels, no trailing dot.
+
+    A name that is not valid IDNA comes back as is (lower-cased): it matches nothing.
+    """
+    name = domain.lower().rstrip(".")
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            return name
+    return name
 
 
 class UserDatabase:
@@ -358,8 +382,8 @@ class UserDatabase:
     # -- routing -------------------------------------------------------------------
 
     def is_local_domain(self, domain: str) -> bool:
-        """True if *domain* (any case, trailing dot allowed) is one of ours."""
-        return domain.lower().rstrip(".") in self._current().domains
+        """True if *domain* (any case, trailing dot, U-label or A-label) is one of ours."""
+        return lookup_domain(domain) in self._current().domains
 
     def resolve(
         self, mailbox: Mailbox, *, catch_all: bool = True
@@ -376,7 +400,7 @@ class UserDatabase:
             at least one); otherwise an empty tuple.
         """
         snap = self._current()
-        domain = mailbox.domain.lower().rstrip(".")
+        domain = lookup_domain(mailbox.domain)
         if domain not in snap.domains:
             return Resolution.NOT_LOCAL, ()
         accounts: dict[str, None] = {}
