@@ -8,6 +8,7 @@ MAIL, RCPT, DATA, end of data) with hooks, routing and delivery, and owns the ti
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ from trimail.server.delivery import (
 )
 from trimail.server.session_info import SessionInfo
 from trimail.server.spool import MessageBuffer
+from trimail.server.transport import SocketTransport
 from trimail.smtp import (
     NEED_DATA,
     PAUSED,
@@ -126,13 +128,14 @@ class SmtpSession:
         info: the peer and local addresses.
     """
 
-    def __init__(self, ctx: ServerContext, stream: trio.abc.Stream, info: SessionInfo) -> None:
+    def __init__(self, ctx: ServerContext, stream: trio.SocketStream, info: SessionInfo) -> None:
         self.ctx = ctx
-        self.stream = stream
+        self.transport = SocketTransport(stream)
         self.info = info
         self.conn = ServerConnection(ctx.engine_config())
         self.esmtp = False
         self._command_deadline: float | None = None
+        self._reads = trio.CancelScope(deadline=math.inf)
         self.content = MessageBuffer(ctx.spool_dir)
         self._reset_transaction()
 
@@ -145,8 +148,16 @@ class SmtpSession:
         """Greet, then answer events until the session ends. Never raises on peer errors."""
         try:
             await self._greet()
-            while True:
-                await self._step()
+            # One scope for the whole session: its deadline is set only while a read
+            # waits (one scope per read costs more than the reads). Cancelled (timeout,
+            # or shutdown of an idle session) it ends the session with a 421.
+            with self._reads:
+                while True:
+                    await self._step()
+            if self.ctx.shutting_down:
+                await self._send(self.conn.shutdown_reply())
+            else:
+                await self._send(self.conn.timeout_reply())  # RFC 5321 §4.5.3.2
         except SessionClosed:
             pass
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -157,7 +168,7 @@ class SmtpSession:
     async def _send(self, reply: Reply) -> None:
         data = self.conn.send(reply)
         try:
-            await self.stream.send_all(data)
+            await self.transport.send_all(data)
         except BaseException:
             self.conn.send_failed()
             raise
@@ -184,19 +195,15 @@ class SmtpSession:
                     trio.current_time() + self.ctx.config.command_timeout_seconds
                 )
             deadline = self._command_deadline
-        with trio.move_on_at(deadline) as scope:
-            if not in_data:
-                self.ctx.idle.add(scope)
-            try:
-                data = await self.stream.receive_some(RECV_BYTES)
-            finally:
-                self.ctx.idle.discard(scope)
-        if scope.cancelled_caught:
-            if self.ctx.shutting_down:
-                await self._send(self.conn.shutdown_reply())
-            else:
-                await self._send(self.conn.timeout_reply())
-            raise SessionClosed
+        reads = self._reads
+        reads.deadline = deadline
+        if not in_data:
+            self.ctx.idle.add(reads)
+        try:
+            data = await self.transport.receive_some(RECV_BYTES)
+        finally:
+            self.ctx.idle.discard(reads)
+            reads.deadline = math.inf  # replies and deliveries are never cut short
         self.conn.receive_data(bytes(data))
 
     async def _step(self) -> None:

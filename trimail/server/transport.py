@@ -1,0 +1,57 @@
+"""A lean byte transport over a connected TCP socket, for the SMTP session's hot path.
+
+``trio.SocketStream`` wraps every send and receive in several layers (conflict
+detection, checkpoints before and after, context managers); for a protocol that
+exchanges seven short lines per message those layers cost more CPU than the system
+calls. `SocketTransport` makes the system call first and waits for readiness only
+when the socket would block, as trio does inside, with one cheap checkpoint per
+receive so a busy client cannot starve the others.
+
+Other streams (a TLS stream later) keep the plain ``trio.abc.Stream`` interface;
+`SocketTransport` offers the same two methods.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import trio
+
+
+class SocketTransport:
+    """``send_all`` / ``receive_some`` over a trio ``SocketStream``'s socket.
+
+    Args:
+        stream: the accepted stream; it keeps owning the socket (and closes it).
+
+    Errors: OS errors become ``trio.BrokenResourceError``, as with ``SocketStream``.
+    Only one task may use the transport at a time (the session task).
+    """
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self._sock: socket.socket = stream.socket._sock  # type: ignore[attr-defined]
+        self._trio_sock = stream.socket
+
+    async def send_all(self, data: bytes) -> None:
+        """Write all of *data*, waiting for buffer space when needed (cancellable)."""
+        view = memoryview(data)
+        while view:
+            try:
+                sent = self._sock.send(view)
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(self._sock)
+                continue
+            except OSError as exc:
+                raise trio.BrokenResourceError(str(exc)) from exc
+            view = view[sent:]
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        """Read up to *max_bytes*; ``b""`` at end of stream (cancellable)."""
+        await trio.lowlevel.checkpoint()  # fairness: let other sessions run
+        while True:
+            try:
+                return self._sock.recv(max_bytes)
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(self._sock)
+            except OSError as exc:
+                raise trio.BrokenResourceError(str(exc)) from exc
