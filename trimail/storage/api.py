@@ -275,6 +275,54 @@ class MailStore(Protocol):
         """
         ...
 
+    def expunge(self, account_id: str, mailbox_name: str, uids: Iterable[int]) -> list[int]:
+        """Remove messages for good (IMAP EXPUNGE, POP3 DELE at QUIT).
+
+        Each removed UID leaves a tombstone with a new MODSEQ (RFC 7162 §3.2), so IMAP
+        sessions learn of it as an expunge; UIDNEXT does not move back.
+
+        Args:
+            uids: the UIDs to remove; UIDs that do not exist are ignored.
+
+        Returns:
+            The UIDs removed, ascending.
+
+        Raises:
+            NoSuchAccount, NoSuchMailbox, StorageError (then nothing was removed).
+        """
+        ...
+
+    def add_flags(
+        self, account_id: str, mailbox_name: str, uids: Iterable[int], flags: Iterable[str]
+    ) -> None:
+        """Add system flags (e.g. ``\\Seen``) to messages; each change gets a new MODSEQ.
+
+        Raises:
+            ValueError: a flag that is not a settable system flag.
+            NoSuchAccount, NoSuchMailbox, StorageError.
+        """
+        ...
+
+    def lock_maildrop(self, account_id: str) -> MaildropLock | None:
+        """Take the account's exclusive POP3 maildrop lock (RFC 1939 §8), without waiting.
+
+        Returns:
+            The lock (release it with ``release()``), or None if another session, in
+            any process, holds it.
+
+        Raises:
+            NoSuchAccount, StorageError.
+        """
+        ...
+
     def close(self) -> None:
         """Release connections and files. Later calls raise ``StorageError``."""
+        ...
+
+
+class MaildropLock(Protocol):
+    """A held maildrop lock (`MailStore.lock_maildrop`)."""
+
+    def release(self) -> None:
+        """Give the lock up; calling it again does nothing."""
         ...

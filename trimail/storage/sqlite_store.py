@@ -74,6 +74,8 @@ __all__ = ["ACCOUNT_ID_RE", "SqliteMailStore", "normalize_mailbox_name", "valida
 ACCOUNT_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 INDEX_NAME = "index.sqlite3"
 MESSAGES_DIR = "messages"
+MAILDROP_LOCK_NAME = "maildrop.lock"  # POP3's exclusive access (RFC 1939 §8)
+_SQL_BATCH = 500  # host parameters per IN (...) list, well under SQLite's limit
 LOCK_NAME = "index.lock"  # flock(2) serializing writers across processes
 _F_FULLFSYNC: int | None = getattr(fcntl, "F_FULLFSYNC", None)  # macOS only
 SCHEMA_VERSION = 1
@@ -245,6 +247,18 @@ class _Pending:
             raise self.error
         assert self.result is not None
         return self.result
+
+
+class _MaildropLock:
+    """An ``flock`` held on an open file; closing the file releases it."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class _Account:
@@ -515,6 +529,73 @@ class SqliteMailStore:
                 " WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid",
                 (box_id, uid_from, upper)).fetchall()
         return [_message_info(row) for row in rows]
+
+    def expunge(self, account_id: str, mailbox_name: str, uids: Iterable[int]) -> list[int]:
+        """See :meth:`MailStore.expunge`. Files are unlinked after the commit."""
+        acct = self._account(account_id)
+        name = normalize_mailbox_name(mailbox_name)
+        wanted = sorted(set(uids))
+        removed: list[tuple[int, str]] = []
+        with acct.transaction() as conn:
+            box_id = _mailbox_row(conn, name)[0]
+            for start in range(0, len(wanted), _SQL_BATCH):
+                chunk = wanted[start : start + _SQL_BATCH]
+                marks = ",".join("?" * len(chunk))
+                removed += conn.execute(
+                    f"SELECT uid, file FROM message WHERE mailbox_id = ? AND uid IN ({marks})"
+                    " ORDER BY uid", (box_id, *chunk)).fetchall()
+            if removed:
+                (modseq,) = conn.execute("SELECT last_modseq FROM account").fetchone()
+                for uid, _file in removed:
+                    modseq += 1
+                    conn.execute("DELETE FROM message WHERE mailbox_id = ? AND uid = ?",
+                                 (box_id, uid))
+                    conn.execute("INSERT OR REPLACE INTO tombstone VALUES (?, ?, ?)",
+                                 (box_id, uid, modseq))
+                conn.execute("UPDATE mailbox SET highestmodseq = ? WHERE id = ?", (modseq, box_id))
+                conn.execute("UPDATE account SET last_modseq = ?", (modseq,))
+        for _uid, file_name in removed:
+            _unlink_quietly(acct.messages_dir / file_name)
+        return [uid for uid, _file in removed]
+
+    def add_flags(
+        self, account_id: str, mailbox_name: str, uids: Iterable[int], flags: Iterable[str]
+    ) -> None:
+        """See :meth:`MailStore.add_flags` (system flags only, for now)."""
+        bits, keywords = _split_flags(flags)
+        if keywords:
+            raise ValueError(f"add_flags takes system flags only, not {keywords!r}")
+        acct = self._account(account_id)
+        name = normalize_mailbox_name(mailbox_name)
+        wanted = sorted(set(uids))
+        with acct.transaction() as conn:
+            box_id = _mailbox_row(conn, name)[0]
+            (modseq,) = conn.execute("SELECT last_modseq FROM account").fetchone()
+            changed = False
+            for uid in wanted:
+                cur = conn.execute(
+                    "UPDATE message SET system_flags = system_flags | ?, modseq = ?"
+                    " WHERE mailbox_id = ? AND uid = ? AND system_flags & ? != ?",
+                    (bits, modseq + 1, box_id, uid, bits, bits))
+                if cur.rowcount:
+                    modseq, changed = modseq + 1, True
+            if changed:
+                conn.execute("UPDATE mailbox SET highestmodseq = ? WHERE id = ?", (modseq, box_id))
+                conn.execute("UPDATE account SET last_modseq = ?", (modseq,))
+
+    def lock_maildrop(self, account_id: str) -> _MaildropLock | None:
+        """See :meth:`MailStore.lock_maildrop`: ``flock`` on the account's lock file."""
+        acct = self._account(account_id)
+        fd = os.open(acct.path / MAILDROP_LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except OSError as exc:
+            os.close(fd)
+            raise StorageError(f"cannot lock the maildrop of {account_id!r}: {exc}") from exc
+        return _MaildropLock(fd)
 
     def read_message(self, account_id: str, mailbox_name: str, uid: int) -> bytes:
         """See :meth:`MailStore.read_message`."""
