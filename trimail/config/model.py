@@ -55,6 +55,13 @@ def _one_of(*choices: str) -> Callable[[object, attrs.Attribute[Any], str], None
     return check
 
 
+def _listen_addresses_or_none(
+    inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]
+) -> None:
+    if value:
+        _listen_address(inst, attribute, value)
+
+
 _HOSTNAME = re.compile(
     r"(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?"
@@ -150,6 +157,39 @@ class SmtpListenerConfig:
 
 
 @attrs.frozen(kw_only=True)
+class Pop3ListenerConfig:
+    """The POP3 listener: users download (and delete) their mail (RFC 1939)."""
+
+    listen: tuple[str, ...] = attrs.field(
+        default=("127.0.0.1:1110",),
+        converter=tuple,
+        validator=_listen_addresses_or_none,
+        metadata=_doc(
+            "Addresses to listen on, HOST:PORT; [] turns POP3 off. Port 110 in production."
+        ),
+    )
+    mailbox_name: str = attrs.field(
+        default="INBOX", metadata=_doc("The IMAP mailbox POP3 serves as the maildrop.")
+    )
+    retr_marks_seen: bool = attrs.field(
+        default=True, metadata=_doc("RETR sets \\Seen, so IMAP shows the message as read.")
+    )
+    max_connections: int = attrs.field(
+        default=1000, validator=_positive, metadata=_doc("Concurrent connections in all.")
+    )
+    max_connections_per_ip: int = attrs.field(
+        default=20,
+        validator=_positive,
+        metadata=_doc("Concurrent connections from one client address."),
+    )
+    command_timeout_seconds: float = attrs.field(
+        default=600.0,
+        validator=_positive,
+        metadata=_doc("Idle time before the session ends (RFC 1939 §3: at least 10 minutes)."),
+    )
+
+
+@attrs.frozen(kw_only=True)
 class ShutdownConfig:
     """Graceful shutdown on SIGTERM/SIGINT."""
 
@@ -198,6 +238,9 @@ class Config:
     )
     smtp: SmtpListenerConfig = attrs.field(
         factory=SmtpListenerConfig, metadata=_doc("[smtp] table")
+    )
+    pop3: Pop3ListenerConfig = attrs.field(
+        factory=Pop3ListenerConfig, metadata=_doc("[pop3] table")
     )
     shutdown: ShutdownConfig = attrs.field(
         factory=ShutdownConfig, metadata=_doc("[shutdown] table")

@@ -64,6 +64,11 @@ class ServerProcess:
         """The MX listener's port."""
         return self.ports["smtp"]
 
+    @property
+    def pop3_port(self) -> int:
+        """The POP3 listener's port."""
+        return self.ports["pop3"]
+
     def log_text(self) -> str:
         """Everything logged so far."""
         return "".join(self.log_lines)
@@ -86,6 +91,7 @@ def write_config(
     *,
     hostname: str = "mx.test.example",
     top_extra: str = "",
+    pop3_extra: str = "",
 ) -> Path:
     """Write a config with every listener on a free loopback port.
 
@@ -95,11 +101,13 @@ def write_config(
         extra: TOML lines for the ``[smtp]`` table.
         hostname: the server's host name.
         top_extra: TOML lines for the top level (e.g. ``plugins = [...]``).
+        pop3_extra: TOML lines for the ``[pop3]`` table.
     """
     path.write_text(
         f'hostname = "{hostname}"\n'
         f"data_dir = {str(data_dir)!r}\n"
-        'log_level = "info"\n' + top_extra + "[smtp]\n"
+        'log_level = "info"\n' + top_extra + "[pop3]\n"
+        'listen = ["127.0.0.1:0"]\n' + pop3_extra + "[smtp]\n"
         'listen = ["127.0.0.1:0"]\n' + extra,
         encoding="utf-8",
     )
@@ -115,6 +123,7 @@ def running_server(
     aliases: Sequence[tuple[str, str]] = (),
     smtp_extra: str = "",
     top_extra: str = "",
+    pop3_extra: str = "",
     start_timeout: float = 30.0,
 ) -> Iterator[ServerProcess]:
     """Set up domains, users and aliases with the CLI, then run ``trimail serve``.
@@ -126,6 +135,7 @@ def running_server(
         aliases: (source, target) pairs.
         smtp_extra: TOML lines appended to the ``[smtp]`` table.
         top_extra: TOML lines for the top level of the config.
+        pop3_extra: TOML lines for the ``[pop3]`` table.
         start_timeout: seconds to wait for the listeners.
 
     Yields:
@@ -135,7 +145,9 @@ def running_server(
         RuntimeError: a CLI step failed or the server did not start.
     """
     data_dir = workdir / "data"
-    config = write_config(workdir / "trimail.toml", data_dir, smtp_extra, top_extra=top_extra)
+    config = write_config(
+        workdir / "trimail.toml", data_dir, smtp_extra, top_extra=top_extra, pop3_extra=pop3_extra
+    )
     steps: list[tuple[list[str], str]] = [(["domain", "add", d], "") for d in domains]
     steps += [(["user", "add", a, "--password-stdin"], pw + "\n") for a, pw in users.items()]
     steps += [(["alias", "add", s, t], "") for s, t in aliases]
