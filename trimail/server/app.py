@@ -19,17 +19,19 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 import signal
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import attrs
 import trio
 
-from trimail.config.model import Config
+from trimail.config.model import Config, Pop3ListenerConfig, SmtpListenerConfig
 from trimail.plugins import make_plugin_manager
 from trimail.server.delivery import LocalDelivery
 from trimail.server.listeners import (
@@ -38,6 +40,7 @@ from trimail.server.listeners import (
     bound_address,
     serve_listeners,
 )
+from trimail.server.pop3_session import Pop3Context, Pop3Session
 from trimail.server.session_info import SessionInfo
 from trimail.server.smtp_session import ServerContext, SmtpSession
 from trimail.server.spool import clean_spool
@@ -57,38 +60,82 @@ class Server:
     """A running worker's parts, for tests and the CLI."""
 
     config: Config
-    smtp: ServerContext
+    contexts: dict[str, ServerContext | Pop3Context]
     stop: trio.Event = attrs.field(factory=trio.Event)
+
+
+@attrs.define
+class BoundListener:
+    """One service's listening sockets and its shared connection limits."""
+
+    name: str
+    sockets: list[socket.socket]
+    limiter: ConnectionLimiter
 
 
 @attrs.define
 class Bound:
     """What the supervisor prepares before forking: sockets and shared limits."""
 
-    smtp_sockets: list[socket.socket]
-    smtp_limiter: ConnectionLimiter
+    listeners: dict[str, BoundListener]
 
     @classmethod
     def from_config(cls, config: Config, workers: int) -> Bound:
         """Bind every listener of *config* and make the shared counters.
 
         Raises:
-            OSError: an address cannot be bound (the message names it).
+            OSError: an address cannot be bound (the message names it); nothing stays bound.
         """
-        return cls(
-            smtp_sockets=bind_sockets(config.smtp.listen),
-            smtp_limiter=ConnectionLimiter(
-                max_total=config.smtp.max_connections,
-                max_per_ip=config.smtp.max_connections_per_ip,
-                workers=workers,
-            ),
-        )
+        wanted: list[tuple[str, SmtpListenerConfig | Pop3ListenerConfig]] = [
+            ("smtp", config.smtp),
+            ("pop3", config.pop3),
+        ]
+        listeners: dict[str, BoundListener] = {}
+        try:
+            for name, section in wanted:
+                if not section.listen:
+                    continue
+                limiter = ConnectionLimiter(
+                    max_total=section.max_connections,
+                    max_per_ip=section.max_connections_per_ip,
+                    workers=workers,
+                )
+                listeners[name] = BoundListener(name, bind_sockets(section.listen), limiter)
+        except OSError:
+            for listener in listeners.values():
+                for sock in listener.sockets:
+                    sock.close()
+            raise
+        return cls(listeners)
 
     def log_addresses(self) -> None:
-        """Log ``smtp listening on HOST port N`` for each socket (tests wait for it)."""
-        for sock in self.smtp_sockets:
-            host, port = bound_address(sock)
-            log.info("smtp listening on %s port %d", host, port)
+        """Log ``NAME listening on HOST port N`` for each socket (tests wait for it)."""
+        for listener in self.listeners.values():
+            for sock in listener.sockets:
+                host, port = bound_address(sock)
+                log.info("%s listening on %s port %d", listener.name, host, port)
+
+    def set_slot(self, slot: int) -> None:
+        """In a worker: count connections in row *slot* of every limiter."""
+        for listener in self.listeners.values():
+            listener.limiter.slot = slot
+
+    def reset_slot(self, slot: int) -> None:
+        """In the supervisor: forget the connections of the dead worker in *slot*."""
+        for listener in self.listeners.values():
+            listener.limiter.reset_slot(slot)
+
+    def close(self) -> None:
+        """Close every listening socket."""
+        for listener in self.listeners.values():
+            for sock in listener.sockets:
+                sock.close()
+
+
+_REFUSALS = {  # what a client over the connection limits is told before the close
+    "smtp": b"421 4.7.0 Too many connections; try again later\r\n",
+    "pop3": b"-ERR [SYS/TEMP] Too many connections; try again later\r\n",
+}
 
 
 async def serve(
@@ -102,7 +149,6 @@ async def serve(
         task_status: receives the `Server` once it accepts connections.
 
     Raises:
-        OSError: the data directory cannot be created.
         trimail.plugins.PluginError: a plugin fails to load.
     """
     data_dir = Path(config.data_dir)
@@ -113,51 +159,76 @@ async def serve(
         delivery = LocalDelivery(
             users=users, store=store, plugins=plugins, hostname=config.hostname
         )
-        ctx = ServerContext(
-            listener="smtp",
-            hostname=config.hostname,
-            config=config.smtp,
-            delivery=delivery,
-            plugins=plugins,
-            spool_dir=data_dir / "spool",
-        )
-        server = Server(config=config, smtp=ctx)
+        contexts: dict[str, ServerContext | Pop3Context] = {
+            "smtp": ServerContext(
+                listener="smtp",
+                hostname=config.hostname,
+                config=config.smtp,
+                delivery=delivery,
+                plugins=plugins,
+                spool_dir=data_dir / "spool",
+            ),
+            "pop3": Pop3Context(
+                hostname=config.hostname, config=config.pop3, store=store, users=users
+            ),
+        }
+        server = Server(config=config, contexts=contexts)
+        await _accept_until_stopped(server, bound, task_status)
+        log.info("stopped")
+    finally:
+        users.close()
+        store.close()
+
+
+async def _accept_until_stopped(
+    server: Server, bound: Bound, task_status: trio.TaskStatus[Server]
+) -> None:
+    """Accept sessions on every listener until stopped, then drain them (STYLE.md §3)."""
+
+    def handler(name: str) -> Callable[..., Awaitable[None]]:
+        ctx = server.contexts[name]
 
         async def handle(
             stream: trio.SocketStream, ip: str, port: int, lip: str, lport: int
         ) -> None:
             info = SessionInfo(
-                listener="smtp", peer_host=ip, peer_port=port, local_host=lip, local_port=lport
+                listener=name, peer_host=ip, peer_port=port, local_host=lip, local_port=lport
             )
-            await SmtpSession(ctx, stream, info).run()
+            if isinstance(ctx, ServerContext):
+                await SmtpSession(ctx, stream, info).run()
+            else:
+                await Pop3Session(ctx, stream, info).run()
 
+        return handle
+
+    def refuser(name: str) -> Callable[[trio.SocketStream], Awaitable[None]]:
         async def refuse(stream: trio.SocketStream) -> None:
             with trio.move_on_after(5):
-                await stream.send_all(b"421 4.7.0 Too many connections; try again later\r\n")
+                await stream.send_all(_REFUSALS[name])
 
-        async with trio.open_nursery() as sessions:
-            async with trio.open_nursery() as accepting:
+        return refuse
+
+    async with trio.open_nursery() as sessions:
+        async with trio.open_nursery() as accepting:
+            for name, listener in bound.listeners.items():
                 await accepting.start(
-                    lambda task_status: serve_listeners(
-                        bound.smtp_sockets,
-                        handler=handle,
-                        refuse=refuse,
-                        limiter=bound.smtp_limiter,
+                    functools.partial(
+                        serve_listeners,
+                        listener.sockets,
+                        handler=handler(name),
+                        refuse=refuser(name),
+                        limiter=listener.limiter,
                         handler_nursery=sessions,
-                        task_status=task_status,
                     )
                 )
-                accepting.start_soon(_watch_signals, server)
-                task_status.started(server)
-                await server.stop.wait()
-                log.info("shutting down: no new connections; draining sessions")
-                accepting.cancel_scope.cancel()
+            accepting.start_soon(_watch_signals, server)
+            task_status.started(server)
+            await server.stop.wait()
+            log.info("shutting down: no new connections; draining sessions")
+            accepting.cancel_scope.cancel()
+        for ctx in server.contexts.values():
             ctx.begin_shutdown()
-            sessions.cancel_scope.deadline = trio.current_time() + config.shutdown.grace_seconds
-        log.info("stopped")
-    finally:
-        users.close()
-        store.close()
+        sessions.cancel_scope.deadline = trio.current_time() + server.config.shutdown.grace_seconds
 
 
 async def _watch_signals(server: Server) -> None:
@@ -245,7 +316,7 @@ def _run_worker(config: Config, bound: Bound, slot: int, parent: int) -> None:
         _die_with_parent()
         if os.getppid() != parent:  # the supervisor died before prctl took effect
             os._exit(1)
-        bound.smtp_limiter.slot = slot
+        bound.set_slot(slot)
         trio.run(serve, config, bound)
         status = 0
     except BaseException:
@@ -294,7 +365,7 @@ def _supervise(config: Config, bound: Bound, workers: int) -> int:
         except InterruptedError:
             continue
         slot, started = children.pop(pid)
-        bound.smtp_limiter.reset_slot(slot)
+        bound.reset_slot(slot)
         code = os.waitstatus_to_exitcode(wait_status)
         if stopping:
             status = status or (1 if code else 0)
@@ -310,7 +381,6 @@ def _supervise(config: Config, bound: Bound, workers: int) -> int:
         time.sleep(RESTART_PAUSE_SECONDS)
         if not stopping:
             spawn(slot)
-    for sock in bound.smtp_sockets:
-        sock.close()
+    bound.close()
     log.info("stopped")
     return status

@@ -166,7 +166,7 @@ def running_server(
     )
     server = ServerProcess(process=process, config_path=config, data_dir=data_dir)
     ready = threading.Event()
-    wanted = {"smtp"}
+    wanted = {"smtp", "pop3"}
 
     def collect() -> None:
         assert process.stderr is not None

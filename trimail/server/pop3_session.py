@@ -1,0 +1,216 @@
+"""One POP3 connection: bytes <-> `trimail.pop3.Pop3Connection` <-> the store.
+
+The engine keeps the maildrop view (numbering, sizes, deletion marks) and answers what
+it can; this session verifies logins, takes the maildrop lock, reads messages and, at
+QUIT only, expunges what was deleted (RFC 1939 §6: never on a dropped connection).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import attrs
+import trio
+
+from trimail.config.model import Pop3ListenerConfig
+from trimail.pop3 import (
+    NEED_DATA,
+    Authenticate,
+    ConnectionClosed,
+    MaildropEntry,
+    Pop3Config,
+    Pop3Connection,
+    Quit,
+    RemoteProtocolError,
+    Reply,
+    Retrieve,
+)
+from trimail.server.auth import check_password, login_allowed
+from trimail.server.session_info import SessionInfo
+from trimail.server.transport import SocketTransport
+from trimail.storage.api import MaildropLock, MailStore, StorageError
+from trimail.users.db import UserDatabase, UserInfo
+
+log = logging.getLogger("trimail.pop3")
+
+RECV_BYTES = 16 * 1024
+
+
+class _SessionEnd(Exception):
+    """The session is over; close the connection."""
+
+
+@attrs.define
+class Pop3Context:
+    """What every POP3 session of one worker shares.
+
+    Attributes:
+        hostname: our name in the greeting.
+        config: the ``[pop3]`` settings.
+        store: the mail store.
+        users: the user database (logins).
+        shutting_down: set at shutdown; idle sessions are told and closed.
+        idle: cancel scopes of sessions waiting for a command.
+    """
+
+    hostname: str
+    config: Pop3ListenerConfig
+    store: MailStore
+    users: UserDatabase
+    shutting_down: bool = False
+    idle: set[trio.CancelScope] = attrs.field(factory=set)
+
+    def begin_shutdown(self) -> None:
+        """Wake idle sessions so they close now; busy ones close after their command."""
+        self.shutting_down = True
+        for scope in list(self.idle):
+            scope.cancel()
+
+
+class Pop3Session:
+    """Drive one POP3 connection until QUIT, EOF, timeout or shutdown.
+
+    Args:
+        ctx: the shared context.
+        stream: the accepted connection.
+        info: peer and local addresses.
+    """
+
+    def __init__(self, ctx: Pop3Context, stream: trio.SocketStream, info: SessionInfo) -> None:
+        self.ctx = ctx
+        self.info = info
+        self.transport = SocketTransport(stream)
+        self.conn = Pop3Connection(
+            Pop3Config(auth_allowed=login_allowed(peer_host=info.peer_host, tls=info.tls))
+        )
+        self.user: UserInfo | None = None
+        self.lock: MaildropLock | None = None
+        self.uids: list[int] = []
+        self._reads = trio.CancelScope(deadline=math.inf)
+
+    async def run(self) -> None:
+        """Serve the session; never raises on peer errors."""
+        try:
+            await self.transport.send_all(
+                self.conn.greeting(f"{self.ctx.hostname} POP3 trimail ready")
+            )
+            with self._reads:
+                while True:
+                    await self._step()
+            if self.ctx.shutting_down:  # woken while idle
+                await self.transport.send_all(self.conn.shutdown_data())
+            # else the autologout timer: close without a reply and without UPDATE
+            # (RFC 1939 §3)
+        except _SessionEnd:
+            pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            log.debug("%s: connection lost", self.info.peer_host)
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+
+    async def _receive(self) -> None:
+        if self.ctx.shutting_down:
+            await self.transport.send_all(self.conn.shutdown_data())
+            raise _SessionEnd
+        reads = self._reads
+        reads.deadline = trio.current_time() + self.ctx.config.command_timeout_seconds
+        self.ctx.idle.add(reads)
+        try:
+            data = await self.transport.receive_some(RECV_BYTES)
+        finally:
+            self.ctx.idle.discard(reads)
+            reads.deadline = math.inf
+        self.conn.receive_data(data)
+
+    async def _step(self) -> None:
+        try:
+            event = self.conn.next_event()
+        except RemoteProtocolError as exc:
+            await self.transport.send_all(exc.data)
+            raise _SessionEnd from None
+        if event is NEED_DATA:
+            await self._receive()
+            return
+        match event:
+            case Reply(data=data):
+                await self.transport.send_all(data)
+            case Authenticate():
+                await self.transport.send_all(await self._login(event))
+            case Retrieve():
+                await self.transport.send_all(await self._retrieve(event))
+            case Quit(deleted=deleted):
+                await self.transport.send_all(await self._quit(deleted))
+                raise _SessionEnd
+            case ConnectionClosed():
+                raise _SessionEnd  # no UPDATE state: deletions are dropped
+            case _:
+                raise AssertionError(f"unexpected POP3 event {event!r}")
+
+    async def _login(self, event: Authenticate) -> bytes:
+        users, store, mailbox = self.ctx.users, self.ctx.store, self.ctx.config.mailbox_name
+        user = await trio.to_thread.run_sync(check_password, users, event.username, event.password)
+        if user is None:
+            log.info("%s: POP3 login failed for %r", self.info.peer_host, event.username)
+            return self.conn.reject_login("Invalid user name or password")
+
+        def open_maildrop() -> tuple[MaildropLock | None, list[MaildropEntry], list[int]]:
+            if not store.account_exists(user.account_id):
+                store.create_account(user.account_id)
+            lock = store.lock_maildrop(user.account_id)
+            if lock is None:
+                return None, [], []
+            try:
+                status = store.mailbox_status(user.account_id, mailbox)
+                infos = store.list_messages(user.account_id, mailbox)
+            except BaseException:
+                lock.release()
+                raise
+            entries = [
+                MaildropEntry(size=i.size, unique_id=f"{status.uidvalidity}.{i.uid}") for i in infos
+            ]
+            return lock, entries, [i.uid for i in infos]
+
+        try:
+            lock, entries, uids = await trio.to_thread.run_sync(open_maildrop)
+        except StorageError:
+            log.exception("%s: cannot open the maildrop of %s", self.info.peer_host, user.address)
+            return self.conn.reject_login("Maildrop unavailable; try later", code="SYS/TEMP")
+        if lock is None:
+            return self.conn.reject_login("Maildrop in use by another session", code="IN-USE")
+        self.user, self.lock, self.uids = user, lock, uids
+        log.info("%s: POP3 login %s, %d messages", self.info.peer_host, user.address, len(uids))
+        return self.conn.accept_login(entries)
+
+    async def _retrieve(self, event: Retrieve) -> bytes:
+        assert self.user is not None
+        account, mailbox = self.user.account_id, self.ctx.config.mailbox_name
+        uid = self.uids[event.index]
+        store = self.ctx.store
+        try:
+            data = await trio.to_thread.run_sync(store.read_message, account, mailbox, uid)
+        except StorageError:
+            return self.conn.send_error("The message cannot be read now")
+        reply = self.conn.send_message(data)
+        if event.top_lines is None and self.ctx.config.retr_marks_seen:
+            try:
+                await trio.to_thread.run_sync(store.add_flags, account, mailbox, [uid], ["\\Seen"])
+            except StorageError:  # the message was sent; \\Seen is a nicety
+                log.warning("%s: cannot set \\Seen on UID %d", self.info.peer_host, uid)
+        return reply
+
+    async def _quit(self, deleted: tuple[int, ...]) -> bytes:
+        if self.user is None or not deleted:
+            return self.conn.quit_done(True)
+        uids = [self.uids[i] for i in deleted]
+        account, mailbox = self.user.account_id, self.ctx.config.mailbox_name
+        try:
+            removed = await trio.to_thread.run_sync(self.ctx.store.expunge, account, mailbox, uids)
+        except StorageError:
+            log.exception("%s: expunge at QUIT failed", self.info.peer_host)
+            return self.conn.quit_done(False)
+        log.info(
+            "%s: POP3 %s deleted %d messages", self.info.peer_host, self.user.address, len(removed)
+        )
+        return self.conn.quit_done(True)
