@@ -26,6 +26,20 @@ def deliver(server: ServerProcess, *subjects: str) -> list[bytes]:
     return sent
 
 
+def seen_flags(server: ServerProcess) -> list[bool]:
+    from trimail.storage.plugin import open_default_store
+    from trimail.users.db import UserDatabase
+
+    users = UserDatabase(server.data_dir / "users.sqlite3")
+    account = {u.address: u.account_id for u in users.users()}["alice@example.org"]
+    users.close()
+    store = open_default_store(server.data_dir / "accounts")
+    try:
+        return ["\\Seen" in m.flags for m in store.list_messages(account, "INBOX")]
+    finally:
+        store.close()
+
+
 def pop(server: ServerProcess) -> poplib.POP3:
     client = poplib.POP3("127.0.0.1", server.pop3_port, timeout=10)
     client.user("alice@example.org")
@@ -44,8 +58,10 @@ def test_poplib_list_retr_uidl_top_dele(server: ServerProcess) -> None:
     _, lines, _ = client.retr(2)
     assert b"\r\n".join(lines) + b"\r\n" == stored[1]  # poplib unstuffs ".." lines
     assert stored[1].endswith(sent[1])
+    assert seen_flags(server) == [False, True, False]  # RETR sets \Seen; TOP will not
     _, top, _ = client.top(1, 0)
     assert top[-1] == b"" and b"Subject: one" in top
+    assert seen_flags(server) == [False, True, False]
     _, uidls, _ = client.uidl()
     uids = [line.split()[1] for line in uidls]
     assert len(set(uids)) == 3
@@ -146,3 +162,26 @@ def test_fetchmail_downloads_and_deletes(server: ServerProcess, tmp_path: Path) 
     text = mbox.read_bytes()
     assert b"Subject: fm one" in text and b"Subject: fm two" in text
     assert stored_messages(server, "alice@example.org") == []
+
+
+def test_sigterm_ends_idle_pop3_sessions_without_deleting(server: ServerProcess) -> None:
+    deliver(server, "survives")
+    client = pop(server)
+    client.dele(1)
+    server.process.send_signal(15)
+    time.sleep(1.0)  # the idle session is told and closed
+    with pytest.raises((poplib.error_proto, EOFError, OSError)):
+        client.stat()  # -ERR [SYS/TEMP] ... and the connection closes
+    assert server.process.wait(15) == 0
+    assert len(stored_messages(server, "alice@example.org")) == 1
+
+
+def test_messages_arriving_during_a_session_wait_for_the_next(server: ServerProcess) -> None:
+    deliver(server, "first")
+    client = pop(server)
+    deliver(server, "second")
+    assert client.stat()[0] == 1  # the maildrop is fixed at login (RFC 1939 §4)
+    client.quit()
+    again = pop(server)
+    assert again.stat()[0] == 2
+    again.quit()
