@@ -33,7 +33,8 @@ def fuzz(session: nox.Session) -> None:
         session.install("atheris")
     except Exception:  # atheris has no wheel for every Python; the fallback still runs
         session.log("atheris unavailable; using the random fallback")
-    session.run("python", "fuzz/fuzz_smtp.py", *(session.posargs or ["-runs=200000"]))
+    for target in ("fuzz/fuzz_smtp.py", "fuzz/fuzz_pop3.py"):
+        session.run("python", target, *(session.posargs or ["-runs=200000"]))
 
 
 @nox.session

@@ -10,13 +10,11 @@ priming prefixes (none, EHLO, EHLO+MAIL+RCPT, EHLO+MAIL+RCPT+DATA).
 
 from __future__ import annotations
 
-import random
 import re
-import sys
 from pathlib import Path
 
 from trimail.smtp import SmtpConfig
-from trimail.testing import Transcript, load_transcript, run_transcript, split_at
+from trimail.testing import Transcript, fuzzing, load_transcript, run_transcript, split_at
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIXES = [
@@ -67,52 +65,13 @@ def seeds() -> list[bytes]:
     return found
 
 
-def _mutate(rng: random.Random, data: bytes) -> bytes:
-    buf = bytearray(data)
-    tokens = [b"\r\n", b"\n", b"\r", b".", b"\r\n.\r\n", b"\n.\n", b"BDAT 7\r\n", b"\x00", b"\xff"]
-    for _ in range(rng.randint(1, 8)):
-        choice = rng.random()
-        position = rng.randint(0, len(buf))
-        if choice < 0.3 and buf:
-            del buf[position : position + rng.randint(1, 16)]
-        elif choice < 0.6:
-            buf[position:position] = rng.choice(tokens)
-        elif choice < 0.8 and buf:
-            buf[min(position, len(buf) - 1)] = rng.randrange(256)
-        else:
-            buf[position:position] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 32)))
-    return bytes(buf)
+TOKENS = [b"\r\n", b"\n", b"\r", b".", b"\r\n.\r\n", b"\n.\n", b"BDAT 7\r\n", b"\x00", b"\xff"]
 
 
 def fallback(iterations: int = 20_000, seed: int = 0) -> None:
     """Plain-Python fuzzing: mutate the seeds *iterations* times with a seeded RNG."""
-    rng = random.Random(seed)
-    corpus = seeds()
-    for data in corpus:
-        fuzz_one_input(data)
-    for _ in range(iterations):
-        fuzz_one_input(_mutate(rng, rng.choice(corpus)))
-    print(f"fuzz_smtp: {len(corpus)} seeds and {iterations} mutations passed")
-
-
-def _runs(args: list[str], default: int = 20_000) -> int:
-    """Iterations for the fallback: ``N`` or libFuzzer's ``-runs=N``."""
-    for arg in args:
-        value = arg.removeprefix("-runs=")
-        if value.isdigit():
-            return int(value)
-    return default
-
-
-def main() -> None:
-    try:
-        import atheris  # type: ignore[import-not-found]
-    except ImportError:
-        fallback(_runs(sys.argv[1:]))
-        return
-    atheris.Setup(sys.argv, fuzz_one_input)
-    atheris.Fuzz()
+    fuzzing.fallback("fuzz_smtp", fuzz_one_input, seeds(), TOKENS, iterations, seed)
 
 
 if __name__ == "__main__":
-    main()
+    fuzzing.main("fuzz_smtp", fuzz_one_input, seeds, TOKENS)
