@@ -59,7 +59,7 @@ def main(
 ) -> None:
     """Entry point of a fuzz target script: atheris if importable, else `fallback`."""
     try:
-        import atheris  # type: ignore[import-not-found]
+        import atheris
     except ImportError:
         fallback(name, target, seeds(), tokens, runs_from_args(sys.argv[1:]))
         return
