@@ -185,3 +185,44 @@ def test_messages_arriving_during_a_session_wait_for_the_next(server: ServerProc
     again = pop(server)
     assert again.stat()[0] == 2
     again.quit()
+
+
+def test_a_client_that_stops_reading_frees_the_maildrop(tmp_path: Path) -> None:
+    from trimail.testing.process import running_server
+
+    with running_server(
+        tmp_path,
+        domains=["example.org"],
+        users={"alice@example.org": PASSWORD},
+        pop3_extra="command_timeout_seconds = 1.5\n",
+    ) as srv:
+        big = b"Subject: big\r\n\r\n" + (b"x" * 78 + b"\r\n") * 60_000  # ~4.8 MB
+        with smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=30) as client:
+            client.sendmail("b@example.net", ["alice@example.org"], big)
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", srv.pop3_port))
+        stuck.sendall(f"USER alice@example.org\r\nPASS {PASSWORD}\r\nRETR 1\r\n".encode())
+        time.sleep(0.5)
+        with pytest.raises(poplib.error_proto, match="IN-USE"):
+            pop(srv)
+        time.sleep(3.0)  # no byte taken for longer than the timeout: the session ends
+        client = pop(srv)
+        assert client.stat()[0] == 1
+        client.quit()
+        stuck.close()
+
+
+def test_configured_maildrop_that_does_not_exist_is_empty(tmp_path: Path) -> None:
+    from trimail.testing.process import running_server
+
+    with running_server(
+        tmp_path,
+        domains=["example.org"],
+        users={"alice@example.org": PASSWORD},
+        pop3_extra='mailbox_name = "Downloads"\n',
+    ) as srv:
+        client = pop(srv)
+        assert client.stat() == (0, 0)
+        client.quit()
+        assert "Traceback" not in srv.log_text()

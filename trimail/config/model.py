@@ -165,7 +165,8 @@ class Pop3ListenerConfig:
         converter=tuple,
         validator=_listen_addresses_or_none,
         metadata=_doc(
-            "Addresses to listen on, HOST:PORT; [] turns POP3 off. Port 110 in production."
+            "Addresses to listen on, HOST:PORT; [] turns POP3 off. Until TLS lands, logins are "
+            "accepted from loopback clients only."
         ),
     )
     mailbox_name: str = attrs.field(
@@ -185,7 +186,10 @@ class Pop3ListenerConfig:
     command_timeout_seconds: float = attrs.field(
         default=600.0,
         validator=_positive,
-        metadata=_doc("Idle time before the session ends (RFC 1939 §3: at least 10 minutes)."),
+        metadata=_doc(
+            "Time for a command, and for a stalled RETR, before the session ends (RFC 1939 "
+            "§3 asks for at least 10 minutes; smaller values are allowed, e.g. for tests)."
+        ),
     )
 
 

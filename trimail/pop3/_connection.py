@@ -466,7 +466,8 @@ class Pop3Connection:
             credentials = parse_plain(message)
         except SaslError as exc:
             return self._error(f"malformed PLAIN response: {exc}", "AUTH", code="AUTH")
-        if credentials.authzid not in ("", credentials.authcid):  # RFC 4616 §2
+        # RFC 4616 §2; addresses compare case-insensitively, as logins do
+        if credentials.authzid.lower() not in ("", credentials.authcid.lower()):
             return self._error("not authorized to act as another user", "AUTH", code="AUTH")
         event = Authenticate(
             username=credentials.authcid, password=credentials.password, mechanism="PLAIN"

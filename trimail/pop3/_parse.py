@@ -29,6 +29,9 @@ def arguments(rest: bytes) -> list[bytes]:
     return [a for a in rest.split(b" ") if a]
 
 
+MAX_LINE_COUNT = 2**31 - 1  # more lines than any message can have
+
+
 def msg_number(raw: bytes) -> int:
     """Parse a message-number (RFC 1939 §3: decimal, 1-based).
 
@@ -43,12 +46,15 @@ def msg_number(raw: bytes) -> int:
 def line_count(raw: bytes) -> int:
     """Parse TOP's line count (RFC 1939 §7: a non-negative number).
 
+    Any count is accepted (RFC 1939 §7 sets no limit); counts beyond the longest
+    message are the same as "all of it", so the value is capped, not refused.
+
     Raises:
-        ArgumentError: not 1-10 ASCII digits.
+        ArgumentError: not ASCII digits, or more than 40 characters (§3 argument limit).
     """
-    if not (raw.isdigit() and raw.isascii() and len(raw) <= MAX_MSG_NUMBER_DIGITS):
+    if not (raw.isdigit() and raw.isascii() and len(raw) <= 40):
         raise ArgumentError("invalid line count")
-    return int(raw)
+    return min(int(raw), MAX_LINE_COUNT)
 
 
 def text_argument(raw: bytes, what: str) -> str:

@@ -29,7 +29,7 @@ from trimail.pop3 import (
 from trimail.server.auth import check_password, login_allowed
 from trimail.server.session_info import SessionInfo
 from trimail.server.transport import SocketTransport
-from trimail.storage.api import MaildropLock, MailStore, StorageError
+from trimail.storage.api import MaildropLock, MailStore, NoSuchMailbox, StorageError
 from trimail.users.db import UserDatabase, UserInfo
 
 log = logging.getLogger("trimail.pop3")
@@ -80,7 +80,9 @@ class Pop3Session:
     def __init__(self, ctx: Pop3Context, stream: trio.SocketStream, info: SessionInfo) -> None:
         self.ctx = ctx
         self.info = info
-        self.transport = SocketTransport(stream)
+        self.transport = SocketTransport(
+            stream, send_stall_seconds=ctx.config.command_timeout_seconds
+        )
         self.conn = Pop3Connection(
             Pop3Config(auth_allowed=login_allowed(peer_host=info.peer_host, tls=info.tls))
         )
@@ -88,6 +90,7 @@ class Pop3Session:
         self.lock: MaildropLock | None = None
         self.uids: list[int] = []
         self._reads = trio.CancelScope(deadline=math.inf)
+        self._command_deadline: float | None = None
 
     async def run(self) -> None:
         """Serve the session; never raises on peer errors."""
@@ -114,8 +117,10 @@ class Pop3Session:
         if self.ctx.shutting_down:
             await self.transport.send_all(self.conn.shutdown_data())
             raise _SessionEnd
+        if self._command_deadline is None:  # the whole command, not each byte of it
+            self._command_deadline = trio.current_time() + self.ctx.config.command_timeout_seconds
         reads = self._reads
-        reads.deadline = trio.current_time() + self.ctx.config.command_timeout_seconds
+        reads.deadline = self._command_deadline
         self.ctx.idle.add(reads)
         try:
             data = await self.transport.receive_some(RECV_BYTES)
@@ -133,6 +138,7 @@ class Pop3Session:
         if event is NEED_DATA:
             await self._receive()
             return
+        self._command_deadline = None
         match event:
             case Reply(data=data):
                 await self.transport.send_all(data)
@@ -162,7 +168,11 @@ class Pop3Session:
             if lock is None:
                 return None, [], []
             try:
-                status = store.mailbox_status(user.account_id, mailbox)
+                try:
+                    status = store.mailbox_status(user.account_id, mailbox)
+                except NoSuchMailbox:  # the configured maildrop: an empty one
+                    store.create_mailbox(user.account_id, mailbox)
+                    status = store.mailbox_status(user.account_id, mailbox)
                 infos = store.list_messages(user.account_id, mailbox)
             except BaseException:
                 lock.release()
@@ -174,8 +184,10 @@ class Pop3Session:
 
         try:
             lock, entries, uids = await trio.to_thread.run_sync(open_maildrop)
-        except StorageError:
-            log.exception("%s: cannot open the maildrop of %s", self.info.peer_host, user.address)
+        except StorageError as exc:
+            log.error(
+                "%s: cannot open the maildrop of %s: %s", self.info.peer_host, user.address, exc
+            )
             return self.conn.reject_login("Maildrop unavailable; try later", code="SYS/TEMP")
         if lock is None:
             return self.conn.reject_login("Maildrop in use by another session", code="IN-USE")

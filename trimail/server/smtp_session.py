@@ -130,7 +130,9 @@ class SmtpSession:
 
     def __init__(self, ctx: ServerContext, stream: trio.SocketStream, info: SessionInfo) -> None:
         self.ctx = ctx
-        self.transport = SocketTransport(stream)
+        self.transport = SocketTransport(
+            stream, send_stall_seconds=ctx.config.command_timeout_seconds
+        )
         self.info = info
         self.conn = ServerConnection(ctx.engine_config())
         self.esmtp = False

@@ -23,23 +23,34 @@ class SocketTransport:
 
     Args:
         stream: the accepted stream; it keeps owning the socket (and closes it).
+        send_stall_seconds: how long a send may wait without the peer taking any of
+            the bytes; past it the peer is taken as gone (a client that stops reading
+            must not hold a session, its locks and its slot for ever).
 
     Errors: OS errors become ``trio.BrokenResourceError``, as with ``SocketStream``.
     Only one task may use the transport at a time (the session task).
     """
 
-    def __init__(self, stream: trio.SocketStream) -> None:
+    def __init__(self, stream: trio.SocketStream, *, send_stall_seconds: float) -> None:
         self._sock: socket.socket = stream.socket._sock  # type: ignore[attr-defined]
-        self._trio_sock = stream.socket
+        self._send_stall_seconds = send_stall_seconds
 
     async def send_all(self, data: bytes) -> None:
-        """Write all of *data*, waiting for buffer space when needed (cancellable)."""
+        """Write all of *data*, waiting for buffer space when needed (cancellable).
+
+        Raises:
+            trio.BrokenResourceError: the connection failed, or no byte could be sent
+                for ``send_stall_seconds``.
+        """
         view = memoryview(data)
         while view:
             try:
                 sent = self._sock.send(view)
             except BlockingIOError:
-                await trio.lowlevel.wait_writable(self._sock)
+                with trio.move_on_after(self._send_stall_seconds) as stalled:
+                    await trio.lowlevel.wait_writable(self._sock)
+                if stalled.cancelled_caught:
+                    raise trio.BrokenResourceError("the peer stopped reading") from None
                 continue
             except OSError as exc:
                 raise trio.BrokenResourceError(str(exc)) from exc
