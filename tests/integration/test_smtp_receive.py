@@ -268,7 +268,10 @@ def test_connection_limit_per_ip(tmp_path) -> None:
     from trimail.testing.process import running_server
 
     with running_server(
-        tmp_path, domains=["example.org"], smtp_extra="max_connections_per_ip = 2\n"
+        tmp_path,
+        domains=["example.org"],
+        smtp_extra="max_connections_per_ip = 2\n",
+        top_extra="workers = 1\n",  # exact counts; across workers see test_process_model
     ) as srv:
         socks = [
             socket.create_connection(("127.0.0.1", srv.smtp_port), timeout=10) for _ in range(3)

@@ -42,6 +42,13 @@ def _check_config(config: Config, args: argparse.Namespace) -> int:
     from trimail.plugins import make_plugin_manager
 
     make_plugin_manager(config)
+    if config.tls.cert_file:
+        from trimail.server.tls import TlsError, certificate_paths, server_context
+
+        try:
+            server_context(*certificate_paths(config))
+        except TlsError as exc:
+            raise CliError(f"tls: {exc}") from None
     where = getattr(args, "config", None) or "embedded defaults"
     print(f"{where}: OK (hostname {config.hostname}, data in {config.data_dir})")
     return 0

@@ -194,6 +194,29 @@ class Pop3ListenerConfig:
 
 
 @attrs.frozen(kw_only=True)
+class TlsConfig:
+    """The certificate for STARTTLS (RFC 3207) and, later, implicit-TLS listeners."""
+
+    cert_file: str = attrs.field(
+        default="",
+        metadata=_doc(
+            "PEM certificate chain; empty: a self-signed one is made on first start in "
+            "<data_dir>/tls/ (fine for tests, not for the Internet)."
+        ),
+    )
+    key_file: str = attrs.field(
+        default="", metadata=_doc("PEM private key for cert_file (required with it).")
+    )
+    starttls: bool = attrs.field(
+        default=True, metadata=_doc("Offer STARTTLS on the MX listener (RFC 3207).")
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("key_file: cert_file and key_file go together")
+
+
+@attrs.frozen(kw_only=True)
 class ShutdownConfig:
     """Graceful shutdown on SIGTERM/SIGINT."""
 
@@ -246,6 +269,7 @@ class Config:
     pop3: Pop3ListenerConfig = attrs.field(
         factory=Pop3ListenerConfig, metadata=_doc("[pop3] table")
     )
+    tls: TlsConfig = attrs.field(factory=TlsConfig, metadata=_doc("[tls] table"))
     shutdown: ShutdownConfig = attrs.field(
         factory=ShutdownConfig, metadata=_doc("[shutdown] table")
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import datetime
 import functools
 import logging
 import os
@@ -44,6 +45,7 @@ from trimail.server.pop3_session import Pop3Context, Pop3Session
 from trimail.server.session_info import SessionInfo
 from trimail.server.smtp_session import ServerContext, SmtpSession
 from trimail.server.spool import clean_spool
+from trimail.server.tls import TlsError, certificate_paths, ensure_certificate, server_context
 from trimail.users.db import UserDatabase, UserDatabaseError
 
 log = logging.getLogger("trimail.server")
@@ -167,6 +169,9 @@ async def serve(
                 delivery=delivery,
                 plugins=plugins,
                 spool_dir=data_dir / "spool",
+                tls_context=server_context(*certificate_paths(config))
+                if config.tls.starttls
+                else None,
             ),
             "pop3": Pop3Context(
                 hostname=config.hostname, config=config.pop3, store=store, users=users
@@ -287,6 +292,10 @@ def run_server(config: Config) -> int:
         OSError: a listener cannot be bound (the message names the address).
     """
     prepare_data_dir(config)
+    try:
+        ensure_certificate(config, datetime.datetime.now(datetime.UTC))
+    except TlsError as exc:
+        raise StartupError(f"tls: {exc}") from None
     workers = worker_count(config)
     bound = Bound.from_config(config, workers)
     bound.log_addresses()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+import ssl
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,7 @@ from trimail.server.delivery import (
 )
 from trimail.server.session_info import SessionInfo
 from trimail.server.spool import MessageBuffer
-from trimail.server.transport import SocketTransport
+from trimail.server.transport import SocketTransport, StreamTransport
 from trimail.smtp import (
     NEED_DATA,
     PAUSED,
@@ -49,6 +50,7 @@ from trimail.smtp import (
     Reset,
     ServerConnection,
     SmtpConfig,
+    StartTls,
     Verify,
 )
 from trimail.verdicts import Reject
@@ -66,6 +68,7 @@ R250_OK = Reply(code=250, enhanced_status="2.0.0", text="Ok")
 R250_SENDER_OK = Reply(code=250, enhanced_status="2.1.0", text="Ok")
 R354_GO_AHEAD = Reply(code=354, text="End data with <CR><LF>.<CR><LF>")
 R221_BYE = Reply(code=221, enhanced_status="2.0.0", text="Bye")
+R220_READY_FOR_TLS = Reply(code=220, enhanced_status="2.0.0", text="Ready to start TLS")
 
 
 class SessionClosed(Exception):
@@ -83,6 +86,7 @@ class ServerContext:
         delivery: routing and local delivery.
         plugins: the plugin manager.
         spool_dir: where large messages are kept while they arrive.
+        tls_context: offered with STARTTLS when set (RFC 3207).
         shutting_down: set when the server stops accepting; sessions then answer
             421 4.3.2 at their next command boundary (RFC 5321 §3.8).
         idle: cancel scopes of sessions waiting for a command, cancelled at shutdown.
@@ -94,6 +98,7 @@ class ServerContext:
     delivery: LocalDelivery
     plugins: pluggy.PluginManager
     spool_dir: Path
+    tls_context: ssl.SSLContext | None = None
     shutting_down: bool = False
     idle: set[trio.CancelScope] = attrs.field(factory=set)
 
@@ -106,6 +111,7 @@ class ServerContext:
             max_recipients=cfg.max_recipients,
             max_bad_commands=cfg.max_bad_commands,
             max_text_line_bytes=cfg.max_text_line_bytes,
+            starttls=self.tls_context is not None,
         )
 
     def begin_shutdown(self) -> None:
@@ -130,7 +136,8 @@ class SmtpSession:
 
     def __init__(self, ctx: ServerContext, stream: trio.SocketStream, info: SessionInfo) -> None:
         self.ctx = ctx
-        self.transport = SocketTransport(
+        self.stream = stream
+        self.transport: SocketTransport | StreamTransport = SocketTransport(
             stream, send_stall_seconds=ctx.config.command_timeout_seconds
         )
         self.info = info
@@ -258,6 +265,8 @@ class SmtpSession:
                 | BadCommand(reply=reply)
             ):
                 await self._send(reply)
+            case StartTls():
+                await self._start_tls()
             case Quit():
                 await self._send(R221_BYE)
                 raise SessionClosed
@@ -265,6 +274,30 @@ class SmtpSession:
                 raise SessionClosed
             case _:
                 raise AssertionError(f"unexpected SMTP event {event!r}")
+
+    async def _start_tls(self) -> None:
+        """STARTTLS (RFC 3207 §4): 220, handshake, then the engine starts over.
+
+        The engine drops whatever plaintext followed the STARTTLS line when the 220 is
+        sent (§4.2: command injection defence).
+        """
+        assert self.ctx.tls_context is not None  # the engine offers STARTTLS only then
+        await self._send(R220_READY_FOR_TLS)
+        tls_stream = trio.SSLStream(self.stream, self.ctx.tls_context, server_side=True)
+        with trio.move_on_after(self.ctx.config.command_timeout_seconds) as scope:
+            try:
+                await tls_stream.do_handshake()
+            except trio.BrokenResourceError:
+                log.info("%s: TLS handshake failed", self.info.peer_host)
+                raise SessionClosed from None
+        if scope.cancelled_caught:
+            raise SessionClosed
+        self.conn.start_tls_done()
+        self.info = attrs.evolve(self.info, tls=True)
+        self.esmtp = False
+        self.transport = StreamTransport(
+            tls_stream, send_stall_seconds=self.ctx.config.command_timeout_seconds
+        )
 
     async def _hello(self, event: Hello) -> None:
         self.info = attrs.evolve(self.info, helo_identity=event.helo_identity)

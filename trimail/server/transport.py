@@ -66,3 +66,32 @@ class SocketTransport:
                 await trio.lowlevel.wait_readable(self._sock)
             except OSError as exc:
                 raise trio.BrokenResourceError(str(exc)) from exc
+
+
+class StreamTransport:
+    """The same two methods over any trio stream (a ``trio.SSLStream`` after STARTTLS).
+
+    Args:
+        stream: the stream to use.
+        send_stall_seconds: how long one ``send_all`` may take before the peer is taken
+            as gone.
+    """
+
+    def __init__(self, stream: trio.abc.Stream, *, send_stall_seconds: float) -> None:
+        self._stream = stream
+        self._send_stall_seconds = send_stall_seconds
+
+    async def send_all(self, data: bytes) -> None:
+        """Write all of *data*.
+
+        Raises:
+            trio.BrokenResourceError: the connection failed or the send stalled.
+        """
+        with trio.move_on_after(self._send_stall_seconds) as stalled:
+            await self._stream.send_all(data)
+        if stalled.cancelled_caught:
+            raise trio.BrokenResourceError("the peer stopped reading")
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        """Read up to *max_bytes*; ``b""`` at end of stream."""
+        return bytes(await self._stream.receive_some(max_bytes))
