@@ -99,3 +99,35 @@ def test_swaks_tls(server: ServerProcess) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     (stored,) = stored_messages(server, "alice@example.org")
     assert b" with ESMTPS id " in stored
+
+
+def test_pop3_stls_with_poplib_and_curl(server: ServerProcess) -> None:
+    import poplib
+
+    from tests.integration.conftest import PASSWORD
+
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+        client.sendmail("b@example.net", ["alice@example.org"], MESSAGE)
+    pop = poplib.POP3("127.0.0.1", server.pop3_port, timeout=10)
+    assert "STLS" in pop.capa()
+    pop.stls(context=client_context())
+    assert "STLS" not in pop.capa()
+    pop.user("alice@example.org")
+    pop.pass_(PASSWORD)
+    assert pop.stat()[0] == 1
+    pop.quit()
+    done = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "--ssl-reqd",
+            "-k",
+            f"pop3://127.0.0.1:{server.pop3_port}/1",
+            "--user",
+            f"alice@example.org:{PASSWORD}",
+        ],
+        capture_output=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith(MESSAGE)

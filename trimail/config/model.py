@@ -208,7 +208,8 @@ class TlsConfig:
         default="", metadata=_doc("PEM private key for cert_file (required with it).")
     )
     starttls: bool = attrs.field(
-        default=True, metadata=_doc("Offer STARTTLS on the MX listener (RFC 3207).")
+        default=True,
+        metadata=_doc("Offer STARTTLS on SMTP (RFC 3207) and STLS on POP3 (RFC 2595)."),
     )
 
     def __attrs_post_init__(self) -> None:

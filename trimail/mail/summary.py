@@ -53,24 +53,42 @@ ImapEnvelope: TypeAlias = list[JsonValue]
 BodyStructure: TypeAlias = list[JsonValue]
 
 SUMMARY_HEADER_FIELDS: tuple[str, ...] = (
-    "from", "to", "cc", "bcc", "subject", "date", "message-id", "in-reply-to",
-    "references", "reply-to", "sender", "list-id",
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "subject",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "reply-to",
+    "sender",
+    "list-id",
 )
 """Header fields (lower-cased) cached for SEARCH and HEADER.FIELDS without file opens."""
 
 ENVELOPE_FIELDS: tuple[str, ...] = (
-    "date", "subject", "from", "sender", "reply-to", "to", "cc", "bcc", "in-reply-to",
+    "date",
+    "subject",
+    "from",
+    "sender",
+    "reply-to",
+    "to",
+    "cc",
+    "bcc",
+    "in-reply-to",
     "message-id",
 )
 """ENVELOPE field order (RFC 3501 §7.4.2)."""
 
 _ADDRESS_FIELDS = frozenset({"from", "sender", "reply-to", "to", "cc", "bcc"})
 
-MAX_MIME_DEPTH = 32        # nested multiparts / message/rfc822; deeper ones become leaves
-MAX_MIME_PARTS = 2000      # parts per message; later delimiters are treated as part content
-MISSING_HOST = ".MISSING-HOST-NAME."   # host for an address without "@" (as UW, Dovecot)
+MAX_MIME_DEPTH = 32  # nested multiparts / message/rfc822; deeper ones become leaves
+MAX_MIME_PARTS = 2000  # parts per message; later delimiters are treated as part content
+MISSING_HOST = ".MISSING-HOST-NAME."  # host for an address without "@" (as UW, Dovecot)
 
-_FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")   # RFC 5322 §2.2 + obs WSP
+_FIELD_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")  # RFC 5322 §2.2 + obs WSP
 _UNFOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
@@ -167,12 +185,12 @@ def _parse_header(data: bytes, start: int, end: int) -> tuple[list[tuple[str, st
         else:
             m = _FIELD_NAME.match(line)
             if m is None:
-                if pos == start and line.startswith(b"From "):   # mbox separator
+                if pos == start and line.startswith(b"From "):  # mbox separator
                     pos = line_end
                     continue
                 return _finish_fields(fields), pos
             name = m.group()[:-1].rstrip(b" \t").decode("ascii").lower()
-            fields.append((name, [line[m.end():]]))
+            fields.append((name, [line[m.end() :]]))
         pos = line_end
     return _finish_fields(fields), end
 
@@ -212,7 +230,7 @@ def _parse_date(value: str | None) -> _dt.datetime | None:
         return None
     if parsed is None:
         return None
-    if parsed.tzinfo is None:   # "-0000": time in UTC, zone unknown (RFC 5322 §3.3)
+    if parsed.tzinfo is None:  # "-0000": time in UTC, zone unknown (RFC 5322 §3.3)
         parsed = parsed.replace(tzinfo=_dt.UTC)
     return parsed
 
@@ -229,7 +247,7 @@ def _envelope(fields: list[tuple[str, str]]) -> ImapEnvelope:
             values[name] = None if raw is None else (parse_address_list(raw) or None)
         else:
             values[name] = _opt_text(raw)
-    for name in ("sender", "reply-to"):   # absent or empty: same as From
+    for name in ("sender", "reply-to"):  # absent or empty: same as From
         if values[name] is None:
             values[name] = values["from"]
     return [values[name] for name in ENVELOPE_FIELDS]
@@ -266,7 +284,7 @@ def _tokenize(value: str) -> list[tuple[str, str, bool]]:
         elif c in _SPECIALS:
             tokens.append((c, c, space))
             i += 1
-        elif c == ")":   # stray close of a comment: dropped
+        elif c == ")":  # stray close of a comment: dropped
             i += 1
             continue
         else:
@@ -357,7 +375,7 @@ class _AddressParser:
                     self.pos += 1
                     continue
                 self.address(in_group=True)
-            self.pos += 1   # the ";" (or past the end)
+            self.pos += 1  # the ";" (or past the end)
             self.out.append([None, None, None, None])
         elif kind == "<":
             self.pos += 1
@@ -366,12 +384,12 @@ class _AddressParser:
             self.pos += 1
             domain, trailing = self.words(stop=(",", ";", "<", ">", ":"))
             self.add(None, _join(phrase, raw=True), _join(domain, raw=True), comment or trailing)
-        elif phrase:   # a bare local part ("undisclosed-recipients") or garbage
+        elif phrase:  # a bare local part ("undisclosed-recipients") or garbage
             self.add(None, _join(phrase, raw=True), MISSING_HOST, comment)
 
     def angle_addr(self, name: str | None) -> None:
         route: list[str] = []
-        while self.peek() == "@":   # obs-route "<@a,@b:user@host>" (RFC 5322 §4.4)
+        while self.peek() == "@":  # obs-route "<@a,@b:user@host>" (RFC 5322 §4.4)
             self.pos += 1
             domain, _ = self.words(stop=(",", ":", ">", "@"))
             route.append("@" + _join(domain, raw=True))
@@ -390,12 +408,11 @@ class _AddressParser:
             self.pos += 1
         _, trailing_comment = self.words(stop=(",", ";", "<", "@", ":"))  # after ">"
         if local or host != MISSING_HOST:
-            self.add(name, _join(local, raw=True), host, trailing_comment,
-                     route=",".join(route) or None)
+            self.add(
+                name, _join(local, raw=True), host, trailing_comment, route=",".join(route) or None
+            )
 
-    def words(
-        self, stop: tuple[str, ...]
-    ) -> tuple[list[tuple[str, str, bool]], str | None]:
+    def words(self, stop: tuple[str, ...]) -> tuple[list[tuple[str, str, bool]], str | None]:
         """Collect tokens until one of ``stop``; comments are dropped, first one returned."""
         words: list[tuple[str, str, bool]] = []
         comment: str | None = None
@@ -410,8 +427,15 @@ class _AddressParser:
             words.append((kind, text, space))
         return words, comment or None
 
-    def add(self, name: str | None, mailbox: str, host: str | None, comment: str | None,
-            *, route: str | None = None) -> None:
+    def add(
+        self,
+        name: str | None,
+        mailbox: str,
+        host: str | None,
+        comment: str | None,
+        *,
+        route: str | None = None,
+    ) -> None:
         self.out.append([name if name else (comment or None), route, mailbox, host])
 
 
@@ -437,13 +461,31 @@ def _join(words: list[tuple[str, str, bool]], *, raw: bool = False) -> str:
 
 
 def _default_leaf(size: int, lines: int) -> BodyStructure:
-    return ["TEXT", "PLAIN", ["CHARSET", "US-ASCII"], None, None, "7BIT", size, lines,
-            None, None, None, None]
+    return [
+        "TEXT",
+        "PLAIN",
+        ["CHARSET", "US-ASCII"],
+        None,
+        None,
+        "7BIT",
+        size,
+        lines,
+        None,
+        None,
+        None,
+        None,
+    ]
 
 
 def _entity_structure(
-    data: bytes, start: int, end: int, fields: list[tuple[str, str]], body_start: int,
-    default_type: str, depth: int, part_count: list[int],
+    data: bytes,
+    start: int,
+    end: int,
+    fields: list[tuple[str, str]],
+    body_start: int,
+    default_type: str,
+    depth: int,
+    part_count: list[int],
 ) -> BodyStructure:
     """BODYSTRUCTURE of the entity ``data[start:end]`` whose header is already parsed.
 
@@ -462,24 +504,32 @@ def _entity_structure(
     boundary = _raw_boundary(ctype_raw)
     too_deep = depth >= MAX_MIME_DEPTH or part_count[0] > MAX_MIME_PARTS
     if mtype == "MULTIPART" and not too_deep and boundary:
-        return _multipart(data, body_start, end, fields, subtype, params, boundary,
-                          depth, part_count)
-    if mtype == "MULTIPART":   # no boundary or too deep: report an opaque leaf
+        return _multipart(
+            data, body_start, end, fields, subtype, params, boundary, depth, part_count
+        )
+    if mtype == "MULTIPART":  # no boundary or too deep: report an opaque leaf
         mtype, subtype = "APPLICATION", "OCTET-STREAM"
     encoding = (_first(fields, "content-transfer-encoding") or "").strip()
     leaf: BodyStructure = [
-        mtype, subtype, params, _opt_text(_first(fields, "content-id")),
+        mtype,
+        subtype,
+        params,
+        _opt_text(_first(fields, "content-id")),
         _opt_text(_first(fields, "content-description")),
-        _text(encoding.upper()) if encoding else "7BIT", body_size,
+        _text(encoding.upper()) if encoding else "7BIT",
+        body_size,
     ]
     lines = data.count(b"\n", body_start, end)
-    if body_size and data[end - 1:end] != b"\n":
+    if body_size and data[end - 1 : end] != b"\n":
         lines += 1
     if mtype == "MESSAGE" and subtype == "RFC822" and not too_deep:
         inner_fields, inner_body = _parse_header(data, body_start, end)
         leaf.append(_envelope(inner_fields))
-        leaf.append(_entity_structure(data, body_start, end, inner_fields, inner_body,
-                                      "text/plain", depth + 1, part_count))
+        leaf.append(
+            _entity_structure(
+                data, body_start, end, inner_fields, inner_body, "text/plain", depth + 1, part_count
+            )
+        )
         leaf.append(lines)
     elif mtype == "MESSAGE" and subtype == "RFC822":
         mtype = leaf[0] = "APPLICATION"
@@ -492,8 +542,15 @@ def _entity_structure(
 
 
 def _multipart(
-    data: bytes, body_start: int, end: int, fields: list[tuple[str, str]], subtype: str,
-    params: list[str | None] | None, boundary: str, depth: int, part_count: list[int],
+    data: bytes,
+    body_start: int,
+    end: int,
+    fields: list[tuple[str, str]],
+    subtype: str,
+    params: list[str | None] | None,
+    boundary: str,
+    depth: int,
+    part_count: list[int],
 ) -> BodyStructure:
     """Split a multipart body on its delimiter lines (RFC 2046 §5.1.1).
 
@@ -502,19 +559,28 @@ def _multipart(
     all, one empty TEXT/PLAIN part is reported (clients need at least one).
     """
     delimiter = re.compile(
-        rb"^--" + re.escape(boundary.encode("utf-8", "surrogateescape"))
-        + rb"(--)?[ \t]*\r?$", re.MULTILINE)
+        rb"^--" + re.escape(boundary.encode("utf-8", "surrogateescape")) + rb"(--)?[ \t]*\r?$",
+        re.MULTILINE,
+    )
     default_type = "message/rfc822" if subtype == "DIGEST" else "text/plain"
     parts: list[BodyStructure] = []
     part_start: int | None = None
     for m in delimiter.finditer(data, body_start, end):
         if part_start is not None:
-            parts.append(_part(data, part_start, _line_start(data, m.start(), part_start),
-                               default_type, depth, part_count))
+            parts.append(
+                _part(
+                    data,
+                    part_start,
+                    _line_start(data, m.start(), part_start),
+                    default_type,
+                    depth,
+                    part_count,
+                )
+            )
             if part_count[0] > MAX_MIME_PARTS:
                 part_start = None
                 break
-        if m.group(1):   # close-delimiter
+        if m.group(1):  # close-delimiter
             part_start = None
             break
         newline = data.find(b"\n", m.end(), end)
@@ -529,18 +595,20 @@ def _multipart(
 def _line_start(data: bytes, delimiter_at: int, floor: int) -> int:
     """End of a part's content: the delimiter's offset minus its leading CRLF or LF."""
     stop = delimiter_at
-    if stop > floor and data[stop - 1:stop] == b"\n":
+    if stop > floor and data[stop - 1 : stop] == b"\n":
         stop -= 1
-        if stop > floor and data[stop - 1:stop] == b"\r":
+        if stop > floor and data[stop - 1 : stop] == b"\r":
             stop -= 1
     return stop
 
 
-def _part(data: bytes, start: int, end: int, default_type: str, depth: int,
-          part_count: list[int]) -> BodyStructure:
+def _part(
+    data: bytes, start: int, end: int, default_type: str, depth: int, part_count: list[int]
+) -> BodyStructure:
     fields, body_start = _parse_header(data, start, end)
-    return _entity_structure(data, start, end, fields, body_start, default_type,
-                             depth + 1, part_count)
+    return _entity_structure(
+        data, start, end, fields, body_start, default_type, depth + 1, part_count
+    )
 
 
 def _extension(fields: list[tuple[str, str]]) -> list[JsonValue]:
@@ -559,9 +627,7 @@ def _extension(fields: list[tuple[str, str]]) -> list[JsonValue]:
     return [disposition, language, _opt_text(_first(fields, "content-location"))]
 
 
-def _content_type(
-    raw: str | None, default: str
-) -> tuple[str, str, list[str | None] | None]:
+def _content_type(raw: str | None, default: str) -> tuple[str, str, list[str | None] | None]:
     """Parse Content-Type (RFC 2045 §5.1): upper-cased type, subtype and params.
 
     A missing or unparsable type gives the default (RFC 2045 §5.2); a defaulted
@@ -647,7 +713,7 @@ def _split_unquoted(value: str, sep: str) -> list[str]:
     while i < len(value):
         c = value[i]
         if c == "\\" and (quoted or depth) and i + 1 < len(value):
-            current.append(value[i:i + 2])
+            current.append(value[i : i + 2])
             i += 2
             continue
         if c == '"' and not depth:

@@ -23,6 +23,7 @@ from trimail.pop3._events import (
     Reply,
     Retrieve,
     Sentinel,
+    StartTls,
 )
 from trimail.pop3._maildrop import MaildropEntry
 from trimail.pop3._render import normalize, stuff, unstuff
@@ -51,6 +52,7 @@ __all__ = [
     "Reply",
     "Retrieve",
     "Sentinel",
+    "StartTls",
     "State",
     "normalize",
     "stuff",

@@ -43,6 +43,7 @@ class Pop3Config:
             message is not counted.
         auth_allowed: accept USER/PASS and AUTH and advertise them in CAPA. False on
             cleartext connections that are not loopback (RFC 2595 §2.1, RFC 8314).
+        stls: offer STLS (RFC 2595 §4) until TLS is active.
         implementation: the CAPA ``IMPLEMENTATION`` value (RFC 2449 §6.9) and the
             name in the QUIT reply.
     """
@@ -50,4 +51,5 @@ class Pop3Config:
     max_line_bytes: int = attrs.field(default=DEFAULT_MAX_LINE_BYTES, validator=_at_least(16))
     max_bad_commands: int = attrs.field(default=10, validator=_at_least(0))
     auth_allowed: bool = True
+    stls: bool = False
     implementation: str = attrs.field(default="trimail", validator=_printable)

@@ -24,6 +24,7 @@ from trimail.pop3._events import (
     Reply,
     Retrieve,
     Sentinel,
+    StartTls,
 )
 from trimail.pop3._maildrop import Maildrop, MaildropEntry, check_entries
 from trimail.pop3._parse import (
@@ -101,6 +102,9 @@ class Pop3Connection:
         self._user: str | None = None  # accepted USER name, PASS must follow (RFC 1939 §7)
         self._sasl_pending = False  # "+ " sent for AUTH PLAIN, response line expected
         self._maildrop: Maildrop | None = None
+        self._auth_allowed = self.config.auth_allowed  # becomes True after STLS
+        self._tls_active = False
+        self._tls_pending = False  # +OK to STLS sent, handshake not done yet
 
     # --- public state ----------------------------------------------------------------
 
@@ -161,7 +165,7 @@ class Pop3Connection:
         """
         if self._state is State.CLOSED:
             return ConnectionClosed()
-        if not self._greeted or self._owed is not None:
+        if not self._greeted or self._owed is not None or self._tls_pending:
             return PAUSED
         if self._bad_commands > self.config.max_bad_commands:  # after a failed login
             raise self._too_many_errors()
@@ -253,6 +257,48 @@ class Pop3Connection:
         self._answered(ok=False)
         return W.err(text, code)
 
+    def start_tls(self) -> bytes:
+        """Accept the `StartTls`: ``+OK``; plaintext buffered after STLS is dropped.
+
+        Bytes the client sent after the STLS line are discarded (RFC 2595 §4, the
+        command injection defence). Run the handshake next, then `start_tls_done`.
+
+        Raises:
+            LocalProtocolError: no `StartTls` owed.
+        """
+        self._owed_check(StartTls, ok=True)
+        self._answered(ok=True)
+        self._buf.clear()
+        self._tls_pending = True
+        return W.ok("Begin TLS negotiation")
+
+    def refuse_tls(self, text: str = "TLS not available") -> bytes:
+        """Refuse the `StartTls` with ``-ERR text``; the session goes on in cleartext.
+
+        Raises:
+            LocalProtocolError: no `StartTls` owed.
+        """
+        self._owed_check(StartTls, ok=False)
+        self._answered(ok=False)
+        return W.err(text)
+
+    def start_tls_done(self, *, auth_allowed: bool = True) -> None:
+        """The handshake succeeded: logins may now be offered (*auth_allowed*).
+
+        Everything before TLS is forgotten (a pending USER) and the buffer is empty.
+
+        Raises:
+            LocalProtocolError: `start_tls` was not answered first.
+        """
+        if not self._tls_pending:
+            raise LocalProtocolError("start_tls_done() without start_tls()")
+        self._tls_pending = False
+        self._tls_active = True
+        self._auth_allowed = auth_allowed
+        self._user = None
+        self._sasl_pending = False
+        self._buf.clear()
+
     def quit_done(self, ok: bool) -> bytes:
         """Answer the `Quit` once deletions were applied (or failed); the engine closes.
 
@@ -324,7 +370,7 @@ class Pop3Connection:
     # --- internals: lines -------------------------------------------------------------
 
     def _emit(self, event: Event) -> Event:
-        if isinstance(event, Authenticate | Retrieve | Quit):
+        if isinstance(event, Authenticate | Retrieve | Quit | StartTls):
             self._owed = event
         self._state = ON_EMIT.get((self._state, type(event)), self._state)
         return event
@@ -401,7 +447,9 @@ class Pop3Connection:
     def _capa(self, rest: bytes) -> Event:
         _count(rest, 0)
         capabilities = ["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"]
-        if self.config.auth_allowed:
+        if self.config.stls and not self._tls_active:
+            capabilities.append("STLS")
+        if self._auth_allowed:
             capabilities += ["USER", "SASL PLAIN"]
         capabilities.append(f"IMPLEMENTATION {self.config.implementation}")
         return self._reply(W.multiline("Capability list follows", capabilities), "CAPA")
@@ -412,7 +460,7 @@ class Pop3Connection:
         return self._emit(Quit(deleted=deleted))
 
     def _auth_refused(self, command: str) -> Event | None:
-        if self.config.auth_allowed:
+        if self._auth_allowed:
             return None
         text, code = AUTH_REQUIRES_TLS
         return self._error(text, command, code=code)
@@ -478,7 +526,13 @@ class Pop3Connection:
         return self._error("APOP not supported", "APOP", counted=False)
 
     def _stls(self, rest: bytes) -> Event:
-        return self._error("STLS not supported", "STLS", counted=False)
+        if not self.config.stls:
+            return self._error("STLS not supported", "STLS", counted=False)
+        if self._tls_active:  # RFC 2595 §4: not again once TLS is on
+            return self._error("TLS is already active", "STLS")
+        _count(rest, 0)
+        self._user = None
+        return self._emit(StartTls())
 
     # --- internals: commands, TRANSACTION (RFC 1939 §5, §7) ---------------------------
 

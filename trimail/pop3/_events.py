@@ -110,5 +110,14 @@ class Quit(Event):
 
 
 @attrs.frozen(kw_only=True)
+class StartTls(Event):
+    """STLS (RFC 2595 §4), only with ``Pop3Config(stls=True)`` and before TLS is on.
+
+    Answer ``conn.start_tls()`` (``+OK``; buffered plaintext is discarded), run the
+    TLS handshake, then call ``conn.start_tls_done()``; or ``conn.refuse_tls(text)``.
+    """
+
+
+@attrs.frozen(kw_only=True)
 class ConnectionClosed(Event):
     """The peer closed the connection (EOF). Marked deletions must NOT be applied."""

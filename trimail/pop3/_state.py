@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 
-from trimail.pop3._events import Authenticate, Event, Quit, Retrieve
+from trimail.pop3._events import Authenticate, Event, Quit, Retrieve, StartTls
 
 
 class State(enum.Enum):
@@ -51,6 +51,8 @@ MOVES: dict[tuple[State, type[Event], bool], State] = {
     (State.AUTHORIZATION, Authenticate, False): State.AUTHORIZATION,
     (State.TRANSACTION, Retrieve, True): State.TRANSACTION,
     (State.TRANSACTION, Retrieve, False): State.TRANSACTION,
+    (State.AUTHORIZATION, StartTls, True): State.AUTHORIZATION,  # RFC 2595 §4
+    (State.AUTHORIZATION, StartTls, False): State.AUTHORIZATION,
     (State.AUTHORIZATION, Quit, True): State.CLOSED,
     (State.UPDATE, Quit, True): State.CLOSED,
     (State.UPDATE, Quit, False): State.CLOSED,  # RFC 1939 §6: -ERR, then close anyway

@@ -158,6 +158,7 @@ async def serve(
     store = plugins.hook.trimail_mail_store(config=config)
     users = UserDatabase(data_dir / "users.sqlite3")
     try:
+        tls_context = server_context(*certificate_paths(config)) if config.tls.starttls else None
         delivery = LocalDelivery(
             users=users, store=store, plugins=plugins, hostname=config.hostname
         )
@@ -169,12 +170,14 @@ async def serve(
                 delivery=delivery,
                 plugins=plugins,
                 spool_dir=data_dir / "spool",
-                tls_context=server_context(*certificate_paths(config))
-                if config.tls.starttls
-                else None,
+                tls_context=tls_context,
             ),
             "pop3": Pop3Context(
-                hostname=config.hostname, config=config.pop3, store=store, users=users
+                hostname=config.hostname,
+                config=config.pop3,
+                store=store,
+                users=users,
+                tls_context=tls_context,
             ),
         }
         server = Server(config=config, contexts=contexts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import ssl
 
 import attrs
 import trio
@@ -25,10 +26,11 @@ from trimail.pop3 import (
     RemoteProtocolError,
     Reply,
     Retrieve,
+    StartTls,
 )
 from trimail.server.auth import check_password, login_allowed
 from trimail.server.session_info import SessionInfo
-from trimail.server.transport import SocketTransport
+from trimail.server.transport import SocketTransport, StreamTransport
 from trimail.storage.api import MaildropLock, MailStore, NoSuchMailbox, StorageError
 from trimail.users.db import UserDatabase, UserInfo
 
@@ -50,6 +52,7 @@ class Pop3Context:
         config: the ``[pop3]`` settings.
         store: the mail store.
         users: the user database (logins).
+        tls_context: offered with STLS when set (RFC 2595).
         shutting_down: set at shutdown; idle sessions are told and closed.
         idle: cancel scopes of sessions waiting for a command.
     """
@@ -58,6 +61,7 @@ class Pop3Context:
     config: Pop3ListenerConfig
     store: MailStore
     users: UserDatabase
+    tls_context: ssl.SSLContext | None = None
     shutting_down: bool = False
     idle: set[trio.CancelScope] = attrs.field(factory=set)
 
@@ -80,11 +84,15 @@ class Pop3Session:
     def __init__(self, ctx: Pop3Context, stream: trio.SocketStream, info: SessionInfo) -> None:
         self.ctx = ctx
         self.info = info
-        self.transport = SocketTransport(
+        self.stream = stream
+        self.transport: SocketTransport | StreamTransport = SocketTransport(
             stream, send_stall_seconds=ctx.config.command_timeout_seconds
         )
         self.conn = Pop3Connection(
-            Pop3Config(auth_allowed=login_allowed(peer_host=info.peer_host, tls=info.tls))
+            Pop3Config(
+                auth_allowed=login_allowed(peer_host=info.peer_host, tls=info.tls),
+                stls=ctx.tls_context is not None,
+            )
         )
         self.user: UserInfo | None = None
         self.lock: MaildropLock | None = None
@@ -146,6 +154,8 @@ class Pop3Session:
                 await self.transport.send_all(await self._login(event))
             case Retrieve():
                 await self.transport.send_all(await self._retrieve(event))
+            case StartTls():
+                await self._start_tls()
             case Quit(deleted=deleted):
                 await self.transport.send_all(await self._quit(deleted))
                 raise _SessionEnd
@@ -153,6 +163,25 @@ class Pop3Session:
                 raise _SessionEnd  # no UPDATE state: deletions are dropped
             case _:
                 raise AssertionError(f"unexpected POP3 event {event!r}")
+
+    async def _start_tls(self) -> None:
+        """STLS (RFC 2595 §4): +OK, handshake, then logins are offered."""
+        assert self.ctx.tls_context is not None  # the engine offers STLS only then
+        await self.transport.send_all(self.conn.start_tls())
+        tls_stream = trio.SSLStream(self.stream, self.ctx.tls_context, server_side=True)
+        with trio.move_on_after(self.ctx.config.command_timeout_seconds) as scope:
+            try:
+                await tls_stream.do_handshake()
+            except trio.BrokenResourceError:
+                log.info("%s: TLS handshake failed", self.info.peer_host)
+                raise _SessionEnd from None
+        if scope.cancelled_caught:
+            raise _SessionEnd
+        self.info = attrs.evolve(self.info, tls=True)
+        self.conn.start_tls_done(auth_allowed=True)
+        self.transport = StreamTransport(
+            tls_stream, send_stall_seconds=self.ctx.config.command_timeout_seconds
+        )
 
     async def _login(self, event: Authenticate) -> bytes:
         users, store, mailbox = self.ctx.users, self.ctx.store, self.ctx.config.mailbox_name

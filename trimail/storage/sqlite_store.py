@@ -79,11 +79,11 @@ _SQL_BATCH = 500  # host parameters per IN (...) list, well under SQLite's limit
 LOCK_NAME = "index.lock"  # flock(2) serializing writers across processes
 _F_FULLFSYNC: int | None = getattr(fcntl, "F_FULLFSYNC", None)  # macOS only
 SCHEMA_VERSION = 1
-COPY_CHUNK_BYTES = 1 << 20           # spool file copy chunk
-ORPHAN_AGE_SECONDS = 3600.0          # unreferenced message files older than this go
-MAX_MAILBOX_NAME_OCTETS = 1000       # UTF-8 octets; well under IMAP line limits
-MAX_UID = 0xFFFFFFFF                 # nz-number, RFC 3501 §9
-MAX_MODSEQ = (1 << 63) - 1           # RFC 7162 §3.1
+COPY_CHUNK_BYTES = 1 << 20  # spool file copy chunk
+ORPHAN_AGE_SECONDS = 3600.0  # unreferenced message files older than this go
+MAX_MAILBOX_NAME_OCTETS = 1000  # UTF-8 octets; well under IMAP line limits
+MAX_UID = 0xFFFFFFFF  # nz-number, RFC 3501 §9
+MAX_MODSEQ = (1 << 63) - 1  # RFC 7162 §3.1
 _FILE_NAME_RE = re.compile(r"[0-9a-f]{32}")
 _SEEN_BIT = 1 << SYSTEM_FLAGS.index("\\Seen")
 _FLAG_BITS = {flag.lower(): 1 << i for i, flag in enumerate(SYSTEM_FLAGS)}
@@ -188,8 +188,7 @@ def _split_flags(flags: Iterable[str]) -> tuple[int, list[str]]:
             if flag.lower() not in _FLAG_BITS:
                 raise ValueError(f"unknown system flag {flag!r}")
             bits |= _FLAG_BITS[flag.lower()]
-        elif not flag or any(c in _ATOM_SPECIALS or ord(c) < 0x21 or ord(c) == 0x7F
-                             for c in flag):
+        elif not flag or any(c in _ATOM_SPECIALS or ord(c) < 0x21 or ord(c) == 0x7F for c in flag):
             raise ValueError(f"invalid keyword {flag!r}")
         else:
             keywords.add(flag)
@@ -237,7 +236,7 @@ class _Pending:
     done: bool = False
     result: Delivered | None = None
     error: BaseException | None = None
-    shared_error: bool = False      # the whole group failed (vs. this item alone)
+    shared_error: bool = False  # the whole group failed (vs. this item alone)
     wake: threading.Event = attrs.field(factory=threading.Event)
 
     def outcome(self) -> Delivered:
@@ -269,12 +268,12 @@ class _Account:
         self.path = path
         self.messages_dir = path / MESSAGES_DIR
         self.conn = conn
-        self.db_lock = threading.Lock()      # guards conn and closed
-        self.commit_lock = threading.Lock()   # guards queue and committing
+        self.db_lock = threading.Lock()  # guards conn and closed
+        self.commit_lock = threading.Lock()  # guards queue and committing
         self.queue: list[_Pending] = []
         self.committing = False
         self.closed = False
-        self.mailbox_names: set[str] = set()   # fast pre-check; the index decides
+        self.mailbox_names: set[str] = set()  # fast pre-check; the index decides
         # Writers of this index in other processes (trimail serve workers, the CLI) take
         # this lock before BEGIN IMMEDIATE: the kernel wakes the next writer at once,
         # where SQLite's busy handler would sleep for milliseconds.
@@ -335,7 +334,7 @@ class SqliteMailStore:
     ) -> None:
         self.root = Path(root)
         self._clock = clock
-        self._lock = threading.Lock()           # guards _accounts and _closed
+        self._lock = threading.Lock()  # guards _accounts and _closed
         self._accounts: dict[str, _Account] = {}
         self._closed = False
         try:
@@ -428,12 +427,13 @@ class SqliteMailStore:
 
     def _open(self, account_id: str, path: Path) -> _Account:
         """Connect to the index, set pragmas, create schema/INBOX if missing."""
-        conn = sqlite3.connect(path / INDEX_NAME, isolation_level=None,
-                               check_same_thread=False, timeout=60.0)
+        conn = sqlite3.connect(
+            path / INDEX_NAME, isolation_level=None, check_same_thread=False, timeout=60.0
+        )
         try:
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")      # durable commits, see module docs
-            conn.execute("PRAGMA fullfsync=ON")          # macOS: F_FULLFSYNC
+            conn.execute("PRAGMA synchronous=FULL")  # durable commits, see module docs
+            conn.execute("PRAGMA fullfsync=ON")  # macOS: F_FULLFSYNC
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(_SCHEMA)
             conn.execute("BEGIN IMMEDIATE")
@@ -456,8 +456,11 @@ class SqliteMailStore:
             known = {row[0] for row in conn.execute("SELECT file FROM message")}
         cutoff = self._clock() - ORPHAN_AGE_SECONDS
         for entry in os.scandir(acct.messages_dir):
-            if (_FILE_NAME_RE.fullmatch(entry.name) and entry.name not in known
-                    and entry.stat().st_mtime < cutoff):
+            if (
+                _FILE_NAME_RE.fullmatch(entry.name)
+                and entry.name not in known
+                and entry.stat().st_mtime < cutoff
+            ):
                 _unlink_quietly(Path(entry.path))
 
     # --- mailboxes --------------------------------------------------------------------
@@ -473,10 +476,13 @@ class SqliteMailStore:
                 raise MailboxExists(f"mailbox {name!r} exists")
             uidvalidity = _insert_mailbox(conn, name, special_use)
             acct.mailbox_names.add(name)
-            subscribed = conn.execute(
-                "SELECT 1 FROM subscription WHERE name = ?", (name,)).fetchone() is not None
-        return MailboxInfo(name=name, uidvalidity=uidvalidity, special_use=special_use,
-                           subscribed=subscribed)
+            subscribed = (
+                conn.execute("SELECT 1 FROM subscription WHERE name = ?", (name,)).fetchone()
+                is not None
+            )
+        return MailboxInfo(
+            name=name, uidvalidity=uidvalidity, special_use=special_use, subscribed=subscribed
+        )
 
     def list_mailboxes(self, account_id: str) -> list[MailboxInfo]:
         """See :meth:`MailStore.list_mailboxes`."""
@@ -485,32 +491,46 @@ class SqliteMailStore:
             rows = conn.execute(
                 "SELECT m.name, m.uidvalidity, m.special_use, s.name IS NOT NULL"
                 " FROM mailbox m LEFT JOIN subscription s ON s.name = m.name"
-                " ORDER BY m.name").fetchall()
-        return [MailboxInfo(name=r[0], uidvalidity=r[1], special_use=r[2],
-                            subscribed=bool(r[3])) for r in rows]
+                " ORDER BY m.name"
+            ).fetchall()
+        return [
+            MailboxInfo(name=r[0], uidvalidity=r[1], special_use=r[2], subscribed=bool(r[3]))
+            for r in rows
+        ]
 
     def mailbox_status(self, account_id: str, mailbox_name: str) -> MailboxStatus:
         """See :meth:`MailStore.mailbox_status`."""
         acct = self._account(account_id)
         name = normalize_mailbox_name(mailbox_name)
         with acct.db() as conn:
-            conn.execute("BEGIN")       # one consistent snapshot for all counts
+            conn.execute("BEGIN")  # one consistent snapshot for all counts
             try:
                 box = _mailbox_row(conn, name)
                 exists, size = conn.execute(
-                    "SELECT count(*), coalesce(sum(size), 0) FROM message"
-                    " WHERE mailbox_id = ?", (box[0],)).fetchone()
+                    "SELECT count(*), coalesce(sum(size), 0) FROM message WHERE mailbox_id = ?",
+                    (box[0],),
+                ).fetchone()
                 (unseen,) = conn.execute(
                     f"SELECT count(*) FROM message WHERE mailbox_id = ?"
-                    f" AND system_flags & {_SEEN_BIT} = 0", (box[0],)).fetchone()
+                    f" AND system_flags & {_SEEN_BIT} = 0",
+                    (box[0],),
+                ).fetchone()
                 (recent,) = conn.execute(
                     "SELECT count(*) FROM message WHERE mailbox_id = ? AND uid > ?",
-                    (box[0], box[4])).fetchone()
+                    (box[0], box[4]),
+                ).fetchone()
             finally:
                 conn.execute("COMMIT")
-        return MailboxStatus(name=name, uidvalidity=box[1], uidnext=box[2],
-                             highestmodseq=box[3], exists=exists, unseen=unseen,
-                             recent=recent, size=size)
+        return MailboxStatus(
+            name=name,
+            uidvalidity=box[1],
+            uidnext=box[2],
+            highestmodseq=box[3],
+            exists=exists,
+            unseen=unseen,
+            recent=recent,
+            size=size,
+        )
 
     # --- messages ---------------------------------------------------------------------
 
@@ -527,7 +547,8 @@ class SqliteMailStore:
                 "SELECT uid, modseq, system_flags, keywords, internal_date, size, envelope,"
                 " bodystructure, headers, sent_date FROM message"
                 " WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid",
-                (box_id, uid_from, upper)).fetchall()
+                (box_id, uid_from, upper),
+            ).fetchall()
         return [_message_info(row) for row in rows]
 
     def expunge(self, account_id: str, mailbox_name: str, uids: Iterable[int]) -> list[int]:
@@ -543,15 +564,19 @@ class SqliteMailStore:
                 marks = ",".join("?" * len(chunk))
                 removed += conn.execute(
                     f"SELECT uid, file FROM message WHERE mailbox_id = ? AND uid IN ({marks})"
-                    " ORDER BY uid", (box_id, *chunk)).fetchall()
+                    " ORDER BY uid",
+                    (box_id, *chunk),
+                ).fetchall()
             if removed:
                 (modseq,) = conn.execute("SELECT last_modseq FROM account").fetchone()
                 for uid, _file in removed:
                     modseq += 1
-                    conn.execute("DELETE FROM message WHERE mailbox_id = ? AND uid = ?",
-                                 (box_id, uid))
-                    conn.execute("INSERT OR REPLACE INTO tombstone VALUES (?, ?, ?)",
-                                 (box_id, uid, modseq))
+                    conn.execute(
+                        "DELETE FROM message WHERE mailbox_id = ? AND uid = ?", (box_id, uid)
+                    )
+                    conn.execute(
+                        "INSERT OR REPLACE INTO tombstone VALUES (?, ?, ?)", (box_id, uid, modseq)
+                    )
                 conn.execute("UPDATE mailbox SET highestmodseq = ? WHERE id = ?", (modseq, box_id))
                 conn.execute("UPDATE account SET last_modseq = ?", (modseq,))
         for _uid, file_name in removed:
@@ -576,7 +601,8 @@ class SqliteMailStore:
                 cur = conn.execute(
                     "UPDATE message SET system_flags = system_flags | ?, modseq = ?"
                     " WHERE mailbox_id = ? AND uid = ? AND system_flags & ? != ?",
-                    (bits, modseq + 1, box_id, uid, bits, bits))
+                    (bits, modseq + 1, box_id, uid, bits, bits),
+                )
                 if cur.rowcount:
                     modseq, changed = modseq + 1, True
             if changed:
@@ -603,8 +629,9 @@ class SqliteMailStore:
         name = normalize_mailbox_name(mailbox_name)
         with acct.db() as conn:
             box_id = _mailbox_row(conn, name)[0]
-            row = conn.execute("SELECT file FROM message WHERE mailbox_id = ? AND uid = ?",
-                               (box_id, uid)).fetchone()
+            row = conn.execute(
+                "SELECT file FROM message WHERE mailbox_id = ? AND uid = ?", (box_id, uid)
+            ).fetchone()
         if row is None:
             raise NoSuchMessage(f"no UID {uid} in {name!r}")
         try:
@@ -637,9 +664,14 @@ class SqliteMailStore:
         committed = False
         try:
             data = _write_message(path, prefix, message)
-            pending = _Pending(mailbox_name=name, file_name=file_name, summary=summarize(data),
-                               system_flags=bits, keywords=keywords,
-                               internal_date=internal_date)
+            pending = _Pending(
+                mailbox_name=name,
+                file_name=file_name,
+                summary=summarize(data),
+                system_flags=bits,
+                keywords=keywords,
+                internal_date=internal_date,
+            )
             result = self._group_commit(acct, pending)
             committed = True
             return result
@@ -698,13 +730,15 @@ class SqliteMailStore:
         results: list[tuple[_Pending, Delivered]] = []
         with acct.transaction() as conn:
             (modseq,) = conn.execute("SELECT last_modseq FROM account").fetchone()
-            boxes: dict[str, list[int]] = {}     # name -> [id, uidvalidity, uidnext, hms]
+            boxes: dict[str, list[int]] = {}  # name -> [id, uidvalidity, uidnext, hms]
             for item in batch:
                 box = boxes.get(item.mailbox_name)
                 if box is None:
                     row = conn.execute(
                         "SELECT id, uidvalidity, uidnext, highestmodseq FROM mailbox"
-                        " WHERE name = ?", (item.mailbox_name,)).fetchone()
+                        " WHERE name = ?",
+                        (item.mailbox_name,),
+                    ).fetchone()
                     if row is None:
                         item.error = NoSuchMailbox(f"no mailbox {item.mailbox_name!r}")
                         continue
@@ -716,11 +750,19 @@ class SqliteMailStore:
                 uid = box[2]
                 _insert_message(conn, box[0], uid, modseq, item)
                 box[2], box[3] = uid + 1, modseq
-                results.append((item, Delivered(uidvalidity=box[1], uid=uid, modseq=modseq,
-                                                size=item.summary.size)))
+                results.append(
+                    (
+                        item,
+                        Delivered(
+                            uidvalidity=box[1], uid=uid, modseq=modseq, size=item.summary.size
+                        ),
+                    )
+                )
             for box_id, _, uidnext, highestmodseq in boxes.values():
-                conn.execute("UPDATE mailbox SET uidnext = ?, highestmodseq = ? WHERE id = ?",
-                             (uidnext, highestmodseq, box_id))
+                conn.execute(
+                    "UPDATE mailbox SET uidnext = ?, highestmodseq = ? WHERE id = ?",
+                    (uidnext, highestmodseq, box_id),
+                )
             conn.execute("UPDATE account SET last_modseq = ?", (modseq,))
         for item, delivered in results:
             item.result = delivered
@@ -753,11 +795,15 @@ def _insert_mailbox(conn: sqlite3.Connection, name: str, special_use: str | None
     """Insert a mailbox with the next UIDVALIDITY and a new MODSEQ; return UIDVALIDITY."""
     uidvalidity, modseq = conn.execute(
         "UPDATE account SET last_uidvalidity = last_uidvalidity + 1,"
-        " last_modseq = last_modseq + 1 RETURNING last_uidvalidity, last_modseq").fetchone()
+        " last_modseq = last_modseq + 1 RETURNING last_uidvalidity, last_modseq"
+    ).fetchone()
     if uidvalidity > MAX_UID:
         raise StorageError("UIDVALIDITY values exhausted")
-    conn.execute("INSERT INTO mailbox (name, uidvalidity, uidnext, highestmodseq, special_use)"
-                 " VALUES (?, ?, 1, ?, ?)", (name, uidvalidity, modseq, special_use))
+    conn.execute(
+        "INSERT INTO mailbox (name, uidvalidity, uidnext, highestmodseq, special_use)"
+        " VALUES (?, ?, 1, ?, ?)",
+        (name, uidvalidity, modseq, special_use),
+    )
     return int(uidvalidity)
 
 
@@ -767,34 +813,54 @@ def _mailbox_row(conn: sqlite3.Connection, name: str) -> tuple[Any, ...]:
     Raises:
         NoSuchMailbox: no mailbox of that (normalized) name.
     """
-    row = conn.execute("SELECT id, uidvalidity, uidnext, highestmodseq, recent_uid"
-                       " FROM mailbox WHERE name = ?", (name,)).fetchone()
+    row = conn.execute(
+        "SELECT id, uidvalidity, uidnext, highestmodseq, recent_uid FROM mailbox WHERE name = ?",
+        (name,),
+    ).fetchone()
     if row is None:
         raise NoSuchMailbox(f"no mailbox {name!r}")
     return tuple(row)
 
 
-def _insert_message(conn: sqlite3.Connection, box_id: int, uid: int, modseq: int,
-                    item: _Pending) -> None:
+def _insert_message(
+    conn: sqlite3.Connection, box_id: int, uid: int, modseq: int, item: _Pending
+) -> None:
     summary = item.summary
     conn.execute(
         "INSERT INTO message (mailbox_id, uid, modseq, system_flags, keywords, internal_date,"
         " size, envelope, bodystructure, headers, sent_date, file)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (box_id, uid, modseq, item.system_flags, json.dumps(item.keywords),
-         item.internal_date.isoformat(), summary.size, json.dumps(summary.envelope),
-         json.dumps(summary.bodystructure), json.dumps(dict(summary.headers)),
-         None if summary.date is None else summary.date.isoformat(), item.file_name))
+        (
+            box_id,
+            uid,
+            modseq,
+            item.system_flags,
+            json.dumps(item.keywords),
+            item.internal_date.isoformat(),
+            summary.size,
+            json.dumps(summary.envelope),
+            json.dumps(summary.bodystructure),
+            json.dumps(dict(summary.headers)),
+            None if summary.date is None else summary.date.isoformat(),
+            item.file_name,
+        ),
+    )
     if item.keywords:
-        conn.executemany("INSERT OR IGNORE INTO keyword VALUES (?, ?)",
-                         [(box_id, k) for k in item.keywords])
+        conn.executemany(
+            "INSERT OR IGNORE INTO keyword VALUES (?, ?)", [(box_id, k) for k in item.keywords]
+        )
 
 
 def _message_info(row: tuple[Any, ...]) -> MessageInfo:
     uid, modseq, bits, keywords, internal, size, env, body, headers, sent = row
     return MessageInfo(
-        uid=uid, modseq=modseq, flags=_flag_set(bits, keywords),
-        internal_date=_dt.datetime.fromisoformat(internal), size=size,
-        envelope=json.loads(env), bodystructure=json.loads(body),
+        uid=uid,
+        modseq=modseq,
+        flags=_flag_set(bits, keywords),
+        internal_date=_dt.datetime.fromisoformat(internal),
+        size=size,
+        envelope=json.loads(env),
+        bodystructure=json.loads(body),
         headers={k: tuple(v) for k, v in json.loads(headers).items()},
-        sent_date=None if sent is None else _dt.datetime.fromisoformat(sent))
+        sent_date=None if sent is None else _dt.datetime.fromisoformat(sent),
+    )
