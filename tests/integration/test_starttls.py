@@ -131,3 +131,43 @@ def test_pop3_stls_with_poplib_and_curl(server: ServerProcess) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.endswith(MESSAGE)
+
+
+def test_pop3s_implicit_tls(server: ServerProcess) -> None:
+    import poplib
+
+    from tests.integration.conftest import PASSWORD
+
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+        client.sendmail("b@example.net", ["alice@example.org"], MESSAGE)
+    pop = poplib.POP3_SSL("127.0.0.1", server.pop3s_port, context=client_context(), timeout=10)
+    assert "STLS" not in pop.capa()  # TLS is on from the start
+    pop.user("alice@example.org")
+    pop.pass_(PASSWORD)
+    assert pop.stat()[0] == 1
+    _, lines, _ = pop.retr(1)
+    assert b"\r\n".join(lines).endswith(MESSAGE.rstrip(b"\r\n"))
+    pop.quit()
+    done = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "-k",
+            f"pop3s://127.0.0.1:{server.pop3s_port}/",
+            "--user",
+            f"alice@example.org:{PASSWORD}",
+        ],
+        capture_output=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(b"1 ")
+    with socket.create_connection(("127.0.0.1", server.pop3s_port), timeout=10) as raw:
+        raw.sendall(b"USER alice@example.org\r\n")  # cleartext on the TLS port
+        raw.settimeout(5)
+        try:
+            data = raw.recv(1024)
+        except (TimeoutError, ConnectionResetError):
+            data = b""
+        assert b"+OK" not in data
+    assert "Traceback" not in server.log_text()

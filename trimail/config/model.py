@@ -169,6 +169,15 @@ class Pop3ListenerConfig:
             "accepted from loopback clients only."
         ),
     )
+    listen_tls: tuple[str, ...] = attrs.field(
+        default=("127.0.0.1:1995",),
+        converter=tuple,
+        validator=_listen_addresses_or_none,
+        metadata=_doc(
+            "POP3S: addresses where TLS starts at connect (RFC 8314 §3.3); port 995 in "
+            "production; [] turns it off."
+        ),
+    )
     mailbox_name: str = attrs.field(
         default="INBOX", metadata=_doc("The IMAP mailbox POP3 serves as the maildrop.")
     )

@@ -88,21 +88,22 @@ class Bound:
         Raises:
             OSError: an address cannot be bound (the message names it); nothing stays bound.
         """
-        wanted: list[tuple[str, SmtpListenerConfig | Pop3ListenerConfig]] = [
-            ("smtp", config.smtp),
-            ("pop3", config.pop3),
+        wanted: list[tuple[str, SmtpListenerConfig | Pop3ListenerConfig, tuple[str, ...]]] = [
+            ("smtp", config.smtp, config.smtp.listen),
+            ("pop3", config.pop3, config.pop3.listen),
+            ("pop3s", config.pop3, config.pop3.listen_tls),
         ]
         listeners: dict[str, BoundListener] = {}
         try:
-            for name, section in wanted:
-                if not section.listen:
+            for name, section, addresses in wanted:
+                if not addresses:
                     continue
                 limiter = ConnectionLimiter(
                     max_total=section.max_connections,
                     max_per_ip=section.max_connections_per_ip,
                     workers=workers,
                 )
-                listeners[name] = BoundListener(name, bind_sockets(section.listen), limiter)
+                listeners[name] = BoundListener(name, bind_sockets(addresses), limiter)
         except OSError:
             for listener in listeners.values():
                 for sock in listener.sockets:
@@ -137,6 +138,7 @@ class Bound:
 _REFUSALS = {  # what a client over the connection limits is told before the close
     "smtp": b"421 4.7.0 Too many connections; try again later\r\n",
     "pop3": b"-ERR [SYS/TEMP] Too many connections; try again later\r\n",
+    "pop3s": b"",  # before the TLS handshake nothing readable can be sent
 }
 
 
@@ -158,7 +160,7 @@ async def serve(
     store = plugins.hook.trimail_mail_store(config=config)
     users = UserDatabase(data_dir / "users.sqlite3")
     try:
-        tls_context = server_context(*certificate_paths(config)) if config.tls.starttls else None
+        tls_context = server_context(*certificate_paths(config))
         delivery = LocalDelivery(
             users=users, store=store, plugins=plugins, hostname=config.hostname
         )
@@ -170,7 +172,7 @@ async def serve(
                 delivery=delivery,
                 plugins=plugins,
                 spool_dir=data_dir / "spool",
-                tls_context=tls_context,
+                tls_context=tls_context if config.tls.starttls else None,
             ),
             "pop3": Pop3Context(
                 hostname=config.hostname,
@@ -178,6 +180,7 @@ async def serve(
                 store=store,
                 users=users,
                 tls_context=tls_context,
+                offer_stls=config.tls.starttls,
             ),
         }
         server = Server(config=config, contexts=contexts)
@@ -194,7 +197,8 @@ async def _accept_until_stopped(
     """Accept sessions on every listener until stopped, then drain them (STYLE.md §3)."""
 
     def handler(name: str) -> Callable[..., Awaitable[None]]:
-        ctx = server.contexts[name]
+        ctx = server.contexts["pop3" if name == "pop3s" else name]
+        implicit_tls = name == "pop3s"
 
         async def handle(
             stream: trio.SocketStream, ip: str, port: int, lip: str, lport: int
@@ -205,14 +209,15 @@ async def _accept_until_stopped(
             if isinstance(ctx, ServerContext):
                 await SmtpSession(ctx, stream, info).run()
             else:
-                await Pop3Session(ctx, stream, info).run()
+                await Pop3Session(ctx, stream, info, implicit_tls=implicit_tls).run()
 
         return handle
 
     def refuser(name: str) -> Callable[[trio.SocketStream], Awaitable[None]]:
         async def refuse(stream: trio.SocketStream) -> None:
-            with trio.move_on_after(5):
-                await stream.send_all(_REFUSALS[name])
+            if _REFUSALS[name]:
+                with trio.move_on_after(5):
+                    await stream.send_all(_REFUSALS[name])
 
         return refuse
 

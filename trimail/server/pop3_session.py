@@ -52,7 +52,8 @@ class Pop3Context:
         config: the ``[pop3]`` settings.
         store: the mail store.
         users: the user database (logins).
-        tls_context: offered with STLS when set (RFC 2595).
+        tls_context: for POP3S, and for STLS (RFC 2595) when *offer_stls*.
+        offer_stls: offer STLS on the cleartext listener.
         shutting_down: set at shutdown; idle sessions are told and closed.
         idle: cancel scopes of sessions waiting for a command.
     """
@@ -62,6 +63,7 @@ class Pop3Context:
     store: MailStore
     users: UserDatabase
     tls_context: ssl.SSLContext | None = None
+    offer_stls: bool = True
     shutting_down: bool = False
     idle: set[trio.CancelScope] = attrs.field(factory=set)
 
@@ -79,19 +81,28 @@ class Pop3Session:
         ctx: the shared context.
         stream: the accepted connection.
         info: peer and local addresses.
+        implicit_tls: POP3S (RFC 8314 §3.3): the TLS handshake comes first.
     """
 
-    def __init__(self, ctx: Pop3Context, stream: trio.SocketStream, info: SessionInfo) -> None:
+    def __init__(
+        self,
+        ctx: Pop3Context,
+        stream: trio.SocketStream,
+        info: SessionInfo,
+        *,
+        implicit_tls: bool = False,
+    ) -> None:
         self.ctx = ctx
         self.info = info
         self.stream = stream
+        self.implicit_tls = implicit_tls
         self.transport: SocketTransport | StreamTransport = SocketTransport(
             stream, send_stall_seconds=ctx.config.command_timeout_seconds
         )
         self.conn = Pop3Connection(
             Pop3Config(
-                auth_allowed=login_allowed(peer_host=info.peer_host, tls=info.tls),
-                stls=ctx.tls_context is not None,
+                auth_allowed=implicit_tls or login_allowed(peer_host=info.peer_host, tls=info.tls),
+                stls=ctx.offer_stls and ctx.tls_context is not None and not implicit_tls,
             )
         )
         self.user: UserInfo | None = None
@@ -103,6 +114,8 @@ class Pop3Session:
     async def run(self) -> None:
         """Serve the session; never raises on peer errors."""
         try:
+            if self.implicit_tls:
+                await self._handshake()
             await self.transport.send_all(
                 self.conn.greeting(f"{self.ctx.hostname} POP3 trimail ready")
             )
@@ -166,8 +179,13 @@ class Pop3Session:
 
     async def _start_tls(self) -> None:
         """STLS (RFC 2595 §4): +OK, handshake, then logins are offered."""
-        assert self.ctx.tls_context is not None  # the engine offers STLS only then
         await self.transport.send_all(self.conn.start_tls())
+        await self._handshake()
+        self.conn.start_tls_done(auth_allowed=True)
+
+    async def _handshake(self) -> None:
+        """TLS handshake on the connection; afterwards the transport is the TLS stream."""
+        assert self.ctx.tls_context is not None
         tls_stream = trio.SSLStream(self.stream, self.ctx.tls_context, server_side=True)
         with trio.move_on_after(self.ctx.config.command_timeout_seconds) as scope:
             try:
@@ -178,7 +196,6 @@ class Pop3Session:
         if scope.cancelled_caught:
             raise _SessionEnd
         self.info = attrs.evolve(self.info, tls=True)
-        self.conn.start_tls_done(auth_allowed=True)
         self.transport = StreamTransport(
             tls_stream, send_stall_seconds=self.ctx.config.command_timeout_seconds
         )

@@ -69,6 +69,11 @@ class ServerProcess:
         """The POP3 listener's port."""
         return self.ports["pop3"]
 
+    @property
+    def pop3s_port(self) -> int:
+        """The POP3S (implicit TLS) listener's port."""
+        return self.ports["pop3s"]
+
     def log_text(self) -> str:
         """Everything logged so far."""
         return "".join(self.log_lines)
@@ -107,7 +112,7 @@ def write_config(
         f'hostname = "{hostname}"\n'
         f"data_dir = {str(data_dir)!r}\n"
         'log_level = "info"\n' + top_extra + "[pop3]\n"
-        'listen = ["127.0.0.1:0"]\n' + pop3_extra + "[smtp]\n"
+        'listen = ["127.0.0.1:0"]\nlisten_tls = ["127.0.0.1:0"]\n' + pop3_extra + "[smtp]\n"
         'listen = ["127.0.0.1:0"]\n' + extra,
         encoding="utf-8",
     )
@@ -166,7 +171,7 @@ def running_server(
     )
     server = ServerProcess(process=process, config_path=config, data_dir=data_dir)
     ready = threading.Event()
-    wanted = {"smtp", "pop3"}
+    wanted = {"smtp", "pop3", "pop3s"}
 
     def collect() -> None:
         assert process.stderr is not None
