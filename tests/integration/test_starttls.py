@@ -171,3 +171,33 @@ def test_pop3s_implicit_tls(server: ServerProcess) -> None:
             data = b""
         assert b"+OK" not in data
     assert "Traceback" not in server.log_text()
+
+
+def test_sighup_reloads_the_certificate_without_dropping_sessions(server: ServerProcess) -> None:
+    import datetime
+    import poplib
+    import time
+
+    from tests.integration.conftest import PASSWORD
+    from trimail.server.tls import write_self_signed
+
+    address = ("127.0.0.1", server.pop3s_port)
+    before = ssl.get_server_certificate(address)
+    open_session = poplib.POP3_SSL(*address, context=client_context(), timeout=10)
+    open_session.user("alice@example.org")
+    open_session.pass_(PASSWORD)
+    tls_dir = server.data_dir / "tls"
+    write_self_signed(
+        "renewed.example",
+        tls_dir / "self-signed.crt",
+        tls_dir / "self-signed.key",
+        datetime.datetime.now(datetime.UTC),
+    )
+    server.process.send_signal(1)  # SIGHUP
+    deadline = time.monotonic() + 10
+    while ssl.get_server_certificate(address) == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ssl.get_server_certificate(address) != before
+    assert open_session.stat()[0] == 0  # the session from before goes on
+    open_session.quit()
+    assert server.log_text().count("TLS certificate reloaded") >= 1

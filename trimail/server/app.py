@@ -55,6 +55,7 @@ FAST_FAILURE_SECONDS = 10.0  # a worker dying this soon after its start failed t
 MAX_FAST_FAILURES = 3
 PR_SET_PDEATHSIG = 1  # prctl(2) option, <linux/prctl.h>  # between restarts of a worker that died
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+WORKER_SIGNALS = {*STOP_SIGNALS, signal.SIGHUP}
 
 
 @attrs.define
@@ -245,12 +246,32 @@ async def _accept_until_stopped(
 
 
 async def _watch_signals(server: Server) -> None:
-    with trio.open_signal_receiver(*STOP_SIGNALS) as signals:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    """SIGTERM/SIGINT: stop. SIGHUP: reload the TLS certificate; sessions keep going."""
+    with trio.open_signal_receiver(*WORKER_SIGNALS) as signals:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, WORKER_SIGNALS)
         async for signum in signals:
             log.info("received %s", signal.Signals(signum).name)
+            if signum == signal.SIGHUP:
+                _reload_tls(server)
+                continue
             server.stop.set()
             return
+
+
+def _reload_tls(server: Server) -> None:
+    """Load the certificate pair again; new handshakes use it, running sessions keep theirs.
+
+    Error handling: a pair that does not load is logged and the old one stays in use.
+    """
+    try:
+        context = server_context(*certificate_paths(server.config))
+    except TlsError as exc:
+        log.error("TLS certificate not reloaded, the old one stays: %s", exc)
+        return
+    for ctx in server.contexts.values():
+        if ctx.tls_context is not None:
+            ctx.tls_context = context
+    log.info("TLS certificate reloaded from %s", certificate_paths(server.config)[0])
 
 
 def worker_count(config: Config) -> int:
@@ -327,9 +348,10 @@ def _run_worker(config: Config, bound: Bound, slot: int, parent: int) -> None:
     status = 1
     try:
         # Held until _watch_signals listens, so a SIGTERM during start-up is not lost.
-        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_BLOCK, WORKER_SIGNALS)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
         _die_with_parent()
         if os.getppid() != parent:  # the supervisor died before prctl took effect
             os._exit(1)
@@ -369,8 +391,14 @@ def _supervise(config: Config, bound: Bound, workers: int) -> int:
             _run_worker(config, bound, slot, parent)
         children[pid] = (slot, time.monotonic())
 
+    def forward_hup(signum: int, _frame: object) -> None:
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGHUP)
+
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)
+    signal.signal(signal.SIGHUP, forward_hup)
     for slot in range(workers):
         spawn(slot)
     log.info("started %d worker processes", workers)

@@ -5,6 +5,7 @@ and the server ``ssl.SSLContext`` (RFC 8314 §4: TLS 1.2 or newer).
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import ssl
 from pathlib import Path
@@ -15,6 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from trimail.config.model import Config
+
+log = logging.getLogger("trimail.tls")
 
 SELF_SIGNED_DAYS = 825  # the longest validity clients accepted for server certificates
 
@@ -47,7 +50,13 @@ def ensure_certificate(config: Config, now: datetime.datetime) -> tuple[Path, Pa
     cert_path, key_path = certificate_paths(config)
     if not config.tls.cert_file and not (cert_path.exists() and key_path.exists()):
         try:
-            _write_self_signed(config.hostname, cert_path, key_path, now)
+            write_self_signed(config.hostname, cert_path, key_path, now)
+            log.warning(
+                "no [tls] cert_file configured: made a self-signed certificate for %s at %s "
+                "(clients will not trust it; configure one from a CA)",
+                config.hostname,
+                cert_path,
+            )
         except OSError as exc:
             raise TlsError(
                 f"{cert_path.parent}: cannot write the certificate: {exc.strerror}"
@@ -56,9 +65,14 @@ def ensure_certificate(config: Config, now: datetime.datetime) -> tuple[Path, Pa
     return cert_path, key_path
 
 
-def _write_self_signed(
+def write_self_signed(
     hostname: str, cert_path: Path, key_path: Path, now: datetime.datetime
 ) -> None:
+    """Write a new P-256 key (mode 0600) and a self-signed certificate for *hostname*.
+
+    Raises:
+        OSError: a file cannot be written.
+    """
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
     cert = (
