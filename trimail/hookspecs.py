@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from trimail.config.model import Config
     from trimail.mail.address import Mailbox, ReversePath
     from trimail.mail.envelope import Envelope
+    from trimail.server.auth import AuthBackend
     from trimail.server.session_info import SessionInfo
     from trimail.storage.api import MailStore
+    from trimail.users.db import UserDatabase
     from trimail.verdicts import MessageVerdict, Reject
 
 hookspec = pluggy.HookspecMarker("trimail")
@@ -37,6 +39,28 @@ def trimail_mail_store(config: Config) -> MailStore | None:
 
     Returns:
         An object implementing `trimail.storage.api.MailStore`, or None to defer.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def trimail_auth_backend(config: Config, users: UserDatabase) -> AuthBackend | None:
+    """Return the backend that checks user names and passwords (POP3, later SMTP AUTH
+    and IMAP).
+
+    Called once per worker at start-up. Stops at the first non-None result; the
+    built-in backend over the user database (argon2id hashes) answers last.
+
+    Args:
+        config: the validated server configuration.
+        users: the server's user database (a backend may use it or ignore it).
+
+    Returns:
+        An object with ``async verify(username: str, password: str) -> str | None``
+        that returns the authenticated user's address (``local@domain``, which must be
+        a user of the user database to have a mailbox) or None; it must take about
+        the same time whether or not the user exists. Or None to defer.
 
     .. versionadded:: 0.1
     """

@@ -17,7 +17,7 @@ hookimpl = pluggy.HookimplMarker("trimail")
 PROJECT = "trimail"
 
 # Built-in behaviour, registered as plugins so that others can replace it.
-BUILTIN_PLUGINS = ("trimail.storage.plugin",)
+BUILTIN_PLUGINS = ("trimail.storage.plugin", "trimail.server.auth")
 
 
 class PluginError(Exception):

@@ -72,11 +72,10 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def _find_user(db: UserDatabase, address: str) -> UserInfo:
-    wanted = normalize_address(address)
-    for user in db.users():
-        if user.address == wanted:
-            return user
-    raise AdminError(f"no user {wanted}")
+    user = db.find_user(address)
+    if user is None:
+        raise AdminError(f"no user {normalize_address(address)}")
+    return user
 
 
 def _domain(config: Config, args: argparse.Namespace) -> int:

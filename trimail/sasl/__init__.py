@@ -13,3 +13,33 @@ from trimail.sasl.plain import (
 )
 
 __all__ = ["MAX_FIELD_BYTES", "PlainCredentials", "SaslError", "encode_plain", "parse_plain"]
+
+from trimail.sasl.login import (
+    LOGIN_PASSWORD_PROMPT,
+    LOGIN_USERNAME_PROMPT,
+    LoginServer,
+)
+from trimail.sasl.scram import (
+    MAX_MESSAGE_BYTES,
+    MIN_ITERATIONS,
+    SaslStateError,
+    ScramCredentials,
+    ScramError,
+    ScramServer,
+    derive_credentials,
+    saslprep,
+)
+
+__all__ += [
+    "LOGIN_PASSWORD_PROMPT",
+    "LOGIN_USERNAME_PROMPT",
+    "MAX_MESSAGE_BYTES",
+    "MIN_ITERATIONS",
+    "LoginServer",
+    "SaslStateError",
+    "ScramCredentials",
+    "ScramError",
+    "ScramServer",
+    "derive_credentials",
+    "saslprep",
+]

@@ -180,6 +180,7 @@ async def serve(
                 config=config.pop3,
                 store=store,
                 users=users,
+                auth=plugins.hook.trimail_auth_backend(config=config, users=users),
                 tls_context=tls_context,
                 offer_stls=config.tls.starttls,
             ),

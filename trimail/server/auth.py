@@ -7,9 +7,16 @@ cross a network in clear text (RFC 8314 §3, RFC 2595 §2).
 from __future__ import annotations
 
 import ipaddress
+from typing import TYPE_CHECKING, Protocol
 
+import trio
+
+from trimail.plugins import hookimpl
 from trimail.users.db import UserDatabase, UserDatabaseError, UserInfo, normalize_address
 from trimail.users.passwords import verify_password
+
+if TYPE_CHECKING:
+    from trimail.config.model import Config
 
 # Compared against when the user does not exist, so that the time taken does not tell
 # whether an address has an account.
@@ -54,4 +61,34 @@ def check_password(users: UserDatabase, username: str, password: str) -> UserInf
     ok = verify_password(stored or _DUMMY_HASH, password)
     if not ok or stored is None:
         return None
-    return next((u for u in users.users() if u.address == address), None)
+    return users.find_user(address)
+
+
+class AuthBackend(Protocol):
+    """What `trimail.hookspecs.trimail_auth_backend` returns."""
+
+    async def verify(self, username: str, password: str) -> str | None:
+        """The authenticated user's address, or None (unknown user or wrong password)."""
+        ...
+
+
+class UserDatabaseBackend:
+    """The built-in backend: argon2id hashes in the user database, checked in a thread.
+
+    Args:
+        users: the user database.
+    """
+
+    def __init__(self, users: UserDatabase) -> None:
+        self.users = users
+
+    async def verify(self, username: str, password: str) -> str | None:
+        """See `AuthBackend.verify`; takes ~50 ms of CPU off the event loop."""
+        user = await trio.to_thread.run_sync(check_password, self.users, username, password)
+        return None if user is None else user.address
+
+
+@hookimpl(trylast=True)
+def trimail_auth_backend(config: Config, users: UserDatabase) -> UserDatabaseBackend:
+    """Provide the built-in backend."""
+    return UserDatabaseBackend(users)

@@ -28,7 +28,7 @@ from trimail.pop3 import (
     Retrieve,
     StartTls,
 )
-from trimail.server.auth import check_password, login_allowed
+from trimail.server.auth import AuthBackend, login_allowed
 from trimail.server.session_info import SessionInfo
 from trimail.server.transport import SocketTransport, StreamTransport
 from trimail.storage.api import MaildropLock, MailStore, NoSuchMailbox, StorageError
@@ -51,7 +51,8 @@ class Pop3Context:
         hostname: our name in the greeting.
         config: the ``[pop3]`` settings.
         store: the mail store.
-        users: the user database (logins).
+        users: the user database (addresses to accounts).
+        auth: checks user names and passwords (the ``trimail_auth_backend`` hook).
         tls_context: for POP3S, and for STLS (RFC 2595) when *offer_stls*.
         offer_stls: offer STLS on the cleartext listener.
         shutting_down: set at shutdown; idle sessions are told and closed.
@@ -62,6 +63,7 @@ class Pop3Context:
     config: Pop3ListenerConfig
     store: MailStore
     users: UserDatabase
+    auth: AuthBackend
     tls_context: ssl.SSLContext | None = None
     offer_stls: bool = True
     shutting_down: bool = False
@@ -202,7 +204,8 @@ class Pop3Session:
 
     async def _login(self, event: Authenticate) -> bytes:
         users, store, mailbox = self.ctx.users, self.ctx.store, self.ctx.config.mailbox_name
-        user = await trio.to_thread.run_sync(check_password, users, event.username, event.password)
+        address = await self.ctx.auth.verify(event.username, event.password)
+        user = None if address is None else users.find_user(address)
         if user is None:
             log.info("%s: POP3 login failed for %r", self.info.peer_host, event.username)
             return self.conn.reject_login("Invalid user name or password")

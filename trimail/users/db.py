@@ -314,6 +314,15 @@ class UserDatabase:
             ).fetchone()
         return None if row is None else str(row[0])
 
+    def find_user(self, address: str) -> UserInfo | None:
+        """The user with this address (any case), or None."""
+        try:
+            wanted = normalize_address(address)
+        except UserDatabaseError:
+            return None
+        account_id = self._current().users.get(wanted)
+        return None if account_id is None else UserInfo(address=wanted, account_id=account_id)
+
     def users(self) -> list[UserInfo]:
         """All users, sorted by address."""
         snap = self._current()
