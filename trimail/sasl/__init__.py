@@ -1,6 +1,6 @@
 """Sans-IO SASL mechanisms shared by SMTP, IMAP and POP3 (RFC 4422).
 
-Only PLAIN (RFC 4616) so far. The engines decode base64 and call these; checking the
+PLAIN (RFC 4616), LOGIN and SCRAM-SHA-256 (RFC 7677). The engines decode base64 and call these; checking the
 password belongs to the auth backend.
 """
 
