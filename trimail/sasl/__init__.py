@@ -1,7 +1,7 @@
 """Sans-IO SASL mechanisms shared by SMTP, IMAP and POP3 (RFC 4422).
 
-PLAIN (RFC 4616), LOGIN and SCRAM-SHA-256 (RFC 7677). The engines decode base64 and call these; checking the
-password belongs to the auth backend.
+PLAIN (RFC 4616), LOGIN and SCRAM-SHA-256 (RFC 7677). The engines decode base64 and
+call these; checking the password belongs to the auth backend.
 """
 
 from trimail.sasl.plain import (
