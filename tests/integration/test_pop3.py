@@ -226,3 +226,24 @@ def test_configured_maildrop_that_does_not_exist_is_empty(tmp_path: Path) -> Non
         assert client.stat() == (0, 0)
         client.quit()
         assert "Traceback" not in srv.log_text()
+
+
+def test_repeated_failures_block_even_the_right_password(tmp_path: Path) -> None:
+    from trimail.testing.process import running_server
+
+    with running_server(
+        tmp_path,
+        domains=["example.org"],
+        users={"alice@example.org": PASSWORD},
+        top_extra="workers = 1\n[auth]\nfailure_delay_seconds = 0.05\nblock_after_failures = 3\n",
+    ) as srv:
+        client = poplib.POP3("127.0.0.1", srv.pop3_port, timeout=10)
+        for _ in range(3):
+            client.user("alice@example.org")
+            with pytest.raises(poplib.error_proto, match=r"\[AUTH\]"):
+                client.pass_("guess")
+        client.user("alice@example.org")
+        with pytest.raises(poplib.error_proto, match=r"\[SYS/TEMP\] Too many failed logins"):
+            client.pass_(PASSWORD)
+        assert "refused: too many failures" in srv.log_text()
+        assert "guess" not in srv.log_text() and PASSWORD not in srv.log_text()

@@ -35,7 +35,7 @@ def test_layout_and_file_names(store: SqliteMailStore, tmp_path: Path) -> None:
     acct = tmp_path / "accounts" / "alice"
     assert (acct / "index.sqlite3").is_file()
     (name,) = _files(tmp_path)
-    assert mod._FILE_NAME_RE.fullmatch(name)       # random, never from a mailbox name
+    assert mod._FILE_NAME_RE.fullmatch(name)  # random, never from a mailbox name
     assert sorted(p.name for p in (tmp_path / "accounts").iterdir()) == ["alice"]
 
 
@@ -50,15 +50,24 @@ def test_account_id_cannot_escape_root(store: SqliteMailStore, bad: str) -> None
 def test_pragmas_wal_and_full(store: SqliteMailStore) -> None:
     conn = store._account("alice").conn
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2      # FULL
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
 
 def test_schema_indexes(tmp_path: Path, store: SqliteMailStore) -> None:
     conn = sqlite3.connect(tmp_path / "accounts" / "alice" / "index.sqlite3")
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()
-    assert {"account", "mailbox", "message", "tombstone", "keyword", "subscription",
-            "message_modseq", "tombstone_modseq", "message_unseen"} <= names
+    assert {
+        "account",
+        "mailbox",
+        "message",
+        "tombstone",
+        "keyword",
+        "subscription",
+        "message_modseq",
+        "tombstone_modseq",
+        "message_unseen",
+    } <= names
 
 
 def test_spool_path_and_prefix(store: SqliteMailStore, tmp_path: Path) -> None:
@@ -70,8 +79,9 @@ def test_spool_path_and_prefix(store: SqliteMailStore, tmp_path: Path) -> None:
     assert store.read_message("alice", "INBOX", got.uid) == b"Received: y\r\n" + big
 
 
-def test_failed_commit_leaves_no_files(store: SqliteMailStore, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_commit_leaves_no_files(
+    store: SqliteMailStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(path: Path) -> None:
         raise OSError("disk on fire")
 
@@ -86,7 +96,7 @@ def test_failed_commit_leaves_no_files(store: SqliteMailStore, tmp_path: Path,
 
 def test_mailbox_deleted_under_a_delivery(store: SqliteMailStore, tmp_path: Path) -> None:
     acct = store._account("alice")
-    acct.mailbox_names.add("Ghost")   # passes the fast check; the index says no
+    acct.mailbox_names.add("Ghost")  # passes the fast check; the index says no
     with pytest.raises(NoSuchMailbox):
         store.deliver("alice", "Ghost", MSG, internal_date=WHEN)
     assert _files(tmp_path) == []
@@ -100,12 +110,16 @@ def test_group_commit_batches(store: SqliteMailStore, monkeypatch: pytest.Monkey
 
     def counting(self: SqliteMailStore, acct: object, batch: list[object]) -> None:
         batches.append(len(batch))
-        gate.wait(0.2)          # hold the first commit so the others queue up
+        gate.wait(0.2)  # hold the first commit so the others queue up
         real(self, acct, batch)  # type: ignore[arg-type]
 
     monkeypatch.setattr(SqliteMailStore, "_commit_batch", counting)
-    threads = [threading.Thread(target=store.deliver, args=("alice", "INBOX", MSG),
-                                kwargs={"internal_date": WHEN}) for _ in range(40)]
+    threads = [
+        threading.Thread(
+            target=store.deliver, args=("alice", "INBOX", MSG), kwargs={"internal_date": WHEN}
+        )
+        for _ in range(40)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -116,7 +130,8 @@ def test_group_commit_batches(store: SqliteMailStore, monkeypatch: pytest.Monkey
 
 
 def test_one_failure_in_a_group_does_not_fail_the_others(
-        store: SqliteMailStore, tmp_path: Path) -> None:
+    store: SqliteMailStore, tmp_path: Path
+) -> None:
     store._account("alice").mailbox_names.add("Ghost")
     results: list[object] = []
 
@@ -126,8 +141,9 @@ def test_one_failure_in_a_group_does_not_fail_the_others(
         except NoSuchMailbox as exc:
             results.append(exc)
 
-    threads = [threading.Thread(target=go, args=("Ghost" if i % 4 == 0 else "INBOX",))
-               for i in range(20)]
+    threads = [
+        threading.Thread(target=go, args=("Ghost" if i % 4 == 0 else "INBOX",)) for i in range(20)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -181,8 +197,9 @@ def test_closed_store_raises(store: SqliteMailStore) -> None:
 
 
 def test_flags_normalized(store: SqliteMailStore) -> None:
-    got = store.deliver("alice", "INBOX", MSG, flags=["\\SEEN", "\\Recent", "$Work", "\\draft"],
-                        internal_date=WHEN)
+    got = store.deliver(
+        "alice", "INBOX", MSG, flags=["\\SEEN", "\\Recent", "$Work", "\\draft"], internal_date=WHEN
+    )
     (info,) = store.list_messages("alice", "INBOX", got.uid, got.uid)
     assert info.flags == {"\\Seen", "\\Draft", "$Work"}
     for bad in ["\\Bogus", "with space", "(paren", ""]:

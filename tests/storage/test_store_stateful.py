@@ -87,6 +87,5 @@ class StoreCounters(RuleBasedStateMachine):
         assert max(self.highestmodseq.values()) >= self.modseq
 
 
-StoreCounters.TestCase.settings = settings(max_examples=25, stateful_step_count=20,
-                                           deadline=None)
+StoreCounters.TestCase.settings = settings(max_examples=25, stateful_step_count=20, deadline=None)
 TestStoreCounters = StoreCounters.TestCase

@@ -227,6 +227,31 @@ class TlsConfig:
 
 
 @attrs.frozen(kw_only=True)
+class AuthConfig:
+    """Failed-login throttling for every protocol that takes a password."""
+
+    failure_delay_seconds: float = attrs.field(
+        default=1.0,
+        validator=_positive,
+        metadata=_doc("Delay before answering a failed login; doubles with each failure."),
+    )
+    max_delay_seconds: float = attrs.field(
+        default=15.0, validator=_positive, metadata=_doc("The longest such delay.")
+    )
+    block_after_failures: int = attrs.field(
+        default=10,
+        validator=_positive,
+        metadata=_doc(
+            "Failures from one address, or for one user name, after which logins are "
+            "refused (even with the right password) until the window passes."
+        ),
+    )
+    window_seconds: float = attrs.field(
+        default=900.0, validator=_positive, metadata=_doc("How long failures are counted.")
+    )
+
+
+@attrs.frozen(kw_only=True)
 class ShutdownConfig:
     """Graceful shutdown on SIGTERM/SIGINT."""
 
@@ -280,6 +305,7 @@ class Config:
         factory=Pop3ListenerConfig, metadata=_doc("[pop3] table")
     )
     tls: TlsConfig = attrs.field(factory=TlsConfig, metadata=_doc("[tls] table"))
+    auth: AuthConfig = attrs.field(factory=AuthConfig, metadata=_doc("[auth] table"))
     shutdown: ShutdownConfig = attrs.field(
         factory=ShutdownConfig, metadata=_doc("[shutdown] table")
     )

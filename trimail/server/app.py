@@ -45,6 +45,7 @@ from trimail.server.pop3_session import Pop3Context, Pop3Session
 from trimail.server.session_info import SessionInfo
 from trimail.server.smtp_session import ServerContext, SmtpSession
 from trimail.server.spool import clean_spool
+from trimail.server.throttle import LoginThrottle
 from trimail.server.tls import TlsError, certificate_paths, ensure_certificate, server_context
 from trimail.users.db import UserDatabase, UserDatabaseError
 
@@ -181,6 +182,7 @@ async def serve(
                 store=store,
                 users=users,
                 auth=plugins.hook.trimail_auth_backend(config=config, users=users),
+                throttle=LoginThrottle(config.auth, trio.current_time),
                 tls_context=tls_context,
                 offer_stls=config.tls.starttls,
             ),

@@ -30,6 +30,7 @@ from trimail.pop3 import (
 )
 from trimail.server.auth import AuthBackend, login_allowed
 from trimail.server.session_info import SessionInfo
+from trimail.server.throttle import LoginThrottle
 from trimail.server.transport import SocketTransport, StreamTransport
 from trimail.storage.api import MaildropLock, MailStore, NoSuchMailbox, StorageError
 from trimail.users.db import UserDatabase, UserInfo
@@ -53,6 +54,7 @@ class Pop3Context:
         store: the mail store.
         users: the user database (addresses to accounts).
         auth: checks user names and passwords (the ``trimail_auth_backend`` hook).
+        throttle: failed-login delays and blocks.
         tls_context: for POP3S, and for STLS (RFC 2595) when *offer_stls*.
         offer_stls: offer STLS on the cleartext listener.
         shutting_down: set at shutdown; idle sessions are told and closed.
@@ -64,6 +66,7 @@ class Pop3Context:
     store: MailStore
     users: UserDatabase
     auth: AuthBackend
+    throttle: LoginThrottle
     tls_context: ssl.SSLContext | None = None
     offer_stls: bool = True
     shutting_down: bool = False
@@ -204,11 +207,17 @@ class Pop3Session:
 
     async def _login(self, event: Authenticate) -> bytes:
         users, store, mailbox = self.ctx.users, self.ctx.store, self.ctx.config.mailbox_name
+        peer, throttle = self.info.peer_host, self.ctx.throttle
+        if throttle.blocked(peer, event.username):
+            log.warning("%s: POP3 login for %r refused: too many failures", peer, event.username)
+            return self.conn.reject_login("Too many failed logins; try later", code="SYS/TEMP")
         address = await self.ctx.auth.verify(event.username, event.password)
         user = None if address is None else users.find_user(address)
         if user is None:
-            log.info("%s: POP3 login failed for %r", self.info.peer_host, event.username)
+            log.info("%s: POP3 login failed for %r", peer, event.username)
+            await trio.sleep(throttle.failed(peer, event.username))
             return self.conn.reject_login("Invalid user name or password")
+        throttle.succeeded(peer, event.username)
 
         def open_maildrop() -> tuple[MaildropLock | None, list[MaildropEntry], list[int]]:
             if not store.account_exists(user.account_id):
