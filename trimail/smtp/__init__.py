@@ -10,6 +10,8 @@ from trimail.smtp._connection import NextEvent, ServerConnection
 from trimail.smtp._events import (
     NEED_DATA,
     PAUSED,
+    Authenticate,
+    AuthResponse,
     BadCommand,
     ChunkComplete,
     ConnectionClosed,
@@ -44,6 +46,8 @@ __all__ = [
     "NEGATIVE_MOVES",
     "PAUSED",
     "POSITIVE_MOVES",
+    "AuthResponse",
+    "Authenticate",
     "BadCommand",
     "ChunkComplete",
     "ConnectionClosed",

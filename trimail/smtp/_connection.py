@@ -6,6 +6,7 @@ that owes one; the engine returns the bytes to write. No I/O, clock or randomnes
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -17,6 +18,8 @@ from trimail.smtp._data import ChunkReader, ContentCheck, DotReader
 from trimail.smtp._events import (
     NEED_DATA,
     PAUSED,
+    Authenticate,
+    AuthResponse,
     BadCommand,
     ChunkComplete,
     ConnectionClosed,
@@ -59,7 +62,7 @@ _COUNTED_CODES = frozenset({500, 501, 502, 503, 504, 555})
 # Known commands this engine does not offer (RFC 5321 §4.2.4: 502, not 500). AUTH (RFC
 # 4954) comes with the submission service; until the session offers it, 502 too.
 _NOT_IMPLEMENTED = frozenset(
-    {b"EXPN", b"TURN", b"ETRN", b"ATRN", b"SEND", b"SOML", b"SAML", b"AUTH", b"BURL"}
+    {b"EXPN", b"TURN", b"ETRN", b"ATRN", b"SEND", b"SOML", b"SAML", b"BURL"}
 )
 _NO_REPLY = (MessageData, ConnectionClosed)
 _TRANSACTION_END = (MessageComplete, MessageAborted, ChunkComplete)
@@ -105,6 +108,8 @@ class ServerConnection:
         self._extensions: frozenset[str] = frozenset()
         self._greeting_refused = False
         self._tls_active = False
+        self._auth_mechanisms: tuple[str, ...] = ()  # offered by the session (RFC 4954)
+        self._authenticated = False
         self._discarding_line = False  # inside a command line over the limit
         self._smtputf8 = False  # the transaction's MAIL had SMTPUTF8
         self._recipients = 0  # accepted RCPTs in this transaction
@@ -180,7 +185,12 @@ class ServerConnection:
         if self._queued is not None:
             queued, self._queued = self._queued, None
             return self._emit(queued)
-        event = self._read_content() if self._reader is not None else self._read_command()
+        if self._reader is not None:
+            event = self._read_content()
+        elif self._state is State.AUTH:
+            event = self._read_sasl_response()
+        else:
+            event = self._read_command()
         if event is NEED_DATA and self._eof:
             self._close()
             return ConnectionClosed()
@@ -240,9 +250,23 @@ class ServerConnection:
             raise LocalProtocolError(f"start_tls_done() in state {self._state.name}")
         self._buf.clear()
         self._tls_active = True
+        self._authenticated = False
         self._extensions = frozenset()
         self._reset_transaction()
         self._state = State.INITIAL
+
+    def offer_auth(self, mechanisms: Sequence[str]) -> None:
+        """Offer AUTH with these SASL mechanisms from the next EHLO on (RFC 4954 §3).
+
+        The session decides when (e.g. only after TLS, RFC 8314); ``()`` withdraws it.
+        Once authenticated, AUTH is neither advertised nor accepted again.
+        """
+        self._auth_mechanisms = tuple(m.upper() for m in mechanisms)
+
+    @property
+    def authenticated(self) -> bool:
+        """True once a 235 answered `Authenticate`/`AuthResponse`; reset by STARTTLS."""
+        return self._authenticated
 
     def ehlo_reply(self, text: str, extra_keywords: Sequence[str] = ()) -> Reply:
         """Build the 250 reply to EHLO with the configured extensions (RFC 5321 §4.1.1.1).
@@ -266,6 +290,10 @@ class ServerConnection:
             (cfg.enhanced_status_codes, "ENHANCEDSTATUSCODES"),
             (cfg.chunking, "CHUNKING"),
             (cfg.starttls and not self._tls_active, "STARTTLS"),
+            (
+                bool(self._auth_mechanisms) and not self._authenticated,
+                "AUTH " + " ".join(self._auth_mechanisms),
+            ),
         ]
         lines = [text, *(line for on, line in wanted if on), *extra_keywords]
         return Reply(code=250, text=tuple(lines))
@@ -295,6 +323,11 @@ class ServerConnection:
         return self._emit(BadCommand(reply=reply))
 
     def _read_command(self) -> Event | Literal[Sentinel.NEED_DATA]:
+        line = self._read_command_line()
+        return self._command(line) if isinstance(line, bytes) else line
+
+    def _read_command_line(self) -> bytes | Event | Literal[Sentinel.NEED_DATA]:
+        """The next line without its CRLF, or the event for a bad line, or NEED_DATA."""
         buf = self._buf
         limit = self.config.max_command_line_bytes  # RFC 5321 §4.5.3.1.4
         if self._discarding_line:
@@ -320,7 +353,24 @@ class ServerConnection:
         del buf[: end + 1]
         if line[-2:-1] != b"\r" or b"\r" in line[:-2]:  # RFC 5321 §2.3.8
             return self._bad(R.R500_BARE_NEWLINE)
-        return self._command(line[:-2])
+        return line[:-2]
+
+    def _read_sasl_response(self) -> Event | Literal[Sentinel.NEED_DATA]:
+        """The line after a 334 is a SASL response, not a command (RFC 4954 §4)."""
+        line = self._read_command_line()
+        if not isinstance(line, bytes):
+            if line is not NEED_DATA:
+                self._state = State.READY  # a bad line ends the exchange
+            return line
+        if line == b"*":
+            self._state = State.READY
+            return self._bad(R.R501_AUTH_CANCELLED)
+        try:
+            data = base64.b64decode(line, validate=True)
+        except ValueError:
+            self._state = State.READY
+            return self._bad(R.R501_CANNOT_DECODE)
+        return self._emit(AuthResponse(data=data))
 
     def _command(self, line: bytes) -> Event | Literal[Sentinel.NEED_DATA]:
         verb, argument = split_command(line)
@@ -468,6 +518,31 @@ class ServerConnection:
     def _help(self, argument: bytes) -> Event:
         return self._emit(Help(argument=decode(argument).strip(" ")))
 
+    def _auth(self, argument: bytes) -> Event:
+        if not self._auth_mechanisms:
+            return self._bad(R.R502_NOT_IMPLEMENTED)
+        if self._authenticated:
+            return self._bad(R.R503_ALREADY_AUTHENTICATED)
+        if self._state is not State.READY:
+            in_transaction = self._state in (State.MAIL, State.RCPT, State.CHUNKING)
+            return self._bad(R.R503_AUTH_IN_TRANSACTION if in_transaction else R.R503_HELLO_FIRST)
+        words = argument.split(b" ")
+        if not words[0] or len(words) > 2:
+            return self._bad(R.R501_AUTH_SYNTAX)
+        mechanism = decode(words[0]).upper()
+        if mechanism not in self._auth_mechanisms:
+            return self._bad(R.R504_UNKNOWN_MECHANISM)
+        initial: bytes | None = None
+        if len(words) == 2:
+            if words[1] == b"=":  # an empty initial response (RFC 4954 §4)
+                initial = b""
+            else:
+                try:
+                    initial = base64.b64decode(words[1], validate=True)
+                except ValueError:
+                    return self._bad(R.R501_CANNOT_DECODE)
+        return self._emit(Authenticate(mechanism=mechanism, initial_response=initial))
+
     def _starttls(self, argument: bytes) -> Event:
         if not self.config.starttls:
             return self._bad(R.R502_NOT_IMPLEMENTED)
@@ -540,6 +615,11 @@ class ServerConnection:
             self._check = None
         elif isinstance(event, StartTls) and positive:
             self._buf.clear()  # RFC 3207 §4.2: no command injection before TLS
+        elif isinstance(event, Authenticate | AuthResponse) and positive:
+            if reply.code == 334:
+                new = State.AUTH
+            else:  # 235 (RFC 4954 §6)
+                self._authenticated = True
         if isinstance(event, Reset) or (isinstance(event, _TRANSACTION_END) and new is State.READY):
             self._reset_transaction()
         self._state = new
@@ -568,6 +648,8 @@ def _check_reply_code(event: Event, code: int) -> None:
         ok = code == 354
     elif isinstance(event, StartTls):
         ok = code == 220
+    elif isinstance(event, Authenticate | AuthResponse):
+        ok = code in (235, 334)
     elif isinstance(event, BadCommand | MessageAborted):
         ok = False
     else:
@@ -594,4 +676,5 @@ _HANDLERS: dict[bytes, _Handler] = {
     b"HELP": ServerConnection._help,
     b"QUIT": ServerConnection._quit,
     b"STARTTLS": ServerConnection._starttls,
+    b"AUTH": ServerConnection._auth,
 }

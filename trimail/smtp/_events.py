@@ -213,6 +213,35 @@ class Quit(Event):
 
 
 @attrs.frozen(kw_only=True)
+class Authenticate(Event):
+    """AUTH (RFC 4954 §4) with a mechanism the session offered (``conn.offer_auth``).
+
+    Reply ``334 <base64 challenge>`` to ask for more (the client's next line comes as
+    `AuthResponse`), ``235 2.7.0`` when the client is authenticated, or a refusal
+    (``535 5.7.8`` bad credentials, ``454 4.7.0`` temporary failure). The SASL
+    exchange itself is the session's (`trimail.sasl`).
+
+    Attributes:
+        mechanism: the SASL mechanism name, upper-case, e.g. ``"PLAIN"``.
+        initial_response: the base64-decoded initial response; ``b""`` for ``=``;
+            None when the client sent none.
+    """
+
+    mechanism: str
+    initial_response: bytes | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class AuthResponse(Event):
+    """The client's SASL response line after a 334 (RFC 4954 §4), base64-decoded.
+
+    Answer like `Authenticate`: 334 for another round, 235 or a refusal.
+    """
+
+    data: bytes = attrs.field(repr=False)
+
+
+@attrs.frozen(kw_only=True)
 class StartTls(Event):
     """STARTTLS (RFC 3207), only with ``SmtpConfig(starttls=True)``.
 

@@ -39,6 +39,13 @@ R503_RCPT_FIRST = _reply(503, "5.5.1", "Bad sequence of commands: need RCPT firs
 R503_MIXED_DATA = _reply(503, "5.5.1", "Bad sequence of commands: DATA after BDAT")
 R503_BAD_SEQUENCE = _reply(503, "5.5.1", "Bad sequence of commands")
 R503_TLS_ACTIVE = _reply(503, "5.5.1", "TLS already active")
+# AUTH, RFC 4954 §4, §6
+R503_ALREADY_AUTHENTICATED = _reply(503, "5.5.1", "Already authenticated")
+R503_AUTH_IN_TRANSACTION = _reply(503, "5.5.1", "AUTH not permitted during a mail transaction")
+R504_UNKNOWN_MECHANISM = _reply(504, "5.5.4", "Unrecognized authentication type")
+R501_AUTH_SYNTAX = _reply(501, "5.5.4", "Syntax: AUTH mechanism [initial-response]")
+R501_CANNOT_DECODE = _reply(501, "5.5.2", "Cannot decode response")
+R501_AUTH_CANCELLED = _reply(501, "5.7.0", "Authentication cancelled")
 R503_NO_SERVICE = _reply(503, "5.5.1", "No service here, send QUIT")  # RFC 5321 §3.1
 R554_NO_VALID_RECIPIENTS = _reply(554, "5.5.1", "No valid recipients")  # RFC 5321 §3.3
 

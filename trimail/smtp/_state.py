@@ -12,6 +12,8 @@ from __future__ import annotations
 import enum
 
 from trimail.smtp._events import (
+    Authenticate,
+    AuthResponse,
     ChunkComplete,
     DataCommand,
     Event,
@@ -50,6 +52,8 @@ class State(enum.Enum):
     """354 sent: reading message content up to CRLF.CRLF (RFC 5321 §4.1.1.4)."""
     CHUNKING = "CHUNKING"
     """At least one BDAT chunk accepted, LAST not yet seen (RFC 3030 §2)."""
+    AUTH = "AUTH"
+    """334 sent to AUTH: the client's SASL response line is expected (RFC 4954 §4)."""
     STARTTLS = "STARTTLS"
     """220 sent to STARTTLS: waiting for ``start_tls_done()`` (RFC 3207)."""
     CLOSED = "CLOSED"
@@ -68,6 +72,10 @@ POSITIVE_MOVES: dict[tuple[State, type[Event]], State] = {
     (State.INITIAL, StartTls): State.STARTTLS,
     (State.READY, StartTls): State.STARTTLS,
     (State.READY, MailFrom): State.MAIL,
+    # AUTH (RFC 4954 §4): not during a transaction; a 334 reply moves to AUTH
+    # (ServerConnection._after_reply), 235 or a refusal back to READY.
+    (State.READY, Authenticate): State.READY,
+    (State.AUTH, AuthResponse): State.READY,
     (State.MAIL, RcptTo): State.RCPT,
     (State.RCPT, RcptTo): State.RCPT,
     (State.RCPT, DataCommand): State.DATA,
@@ -85,6 +93,7 @@ POSITIVE_MOVES: dict[tuple[State, type[Event]], State] = {
 
 NEGATIVE_MOVES: dict[tuple[State, type[Event]], State] = {
     **{(s, Quit): State.CLOSED for s in _SESSION},
+    (State.AUTH, AuthResponse): State.READY,
     # The end of the content ends the transaction whatever the reply (RFC 5321 §4.1.1.4);
     # a refused BDAT chunk fails it (RFC 3030 §2).
     **{
