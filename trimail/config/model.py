@@ -157,6 +157,24 @@ class SmtpListenerConfig:
 
 
 @attrs.frozen(kw_only=True)
+class SubmissionListenerConfig(SmtpListenerConfig):
+    """Submission (RFC 6409): your users send mail; AUTH first, over TLS (RFC 8314)."""
+
+    listen: tuple[str, ...] = attrs.field(
+        default=("127.0.0.1:2587",),
+        converter=tuple,
+        validator=_listen_addresses_or_none,
+        metadata=_doc("STARTTLS submission addresses, HOST:PORT; 587 in production; [] = off."),
+    )
+    listen_tls: tuple[str, ...] = attrs.field(
+        default=("127.0.0.1:2465",),
+        converter=tuple,
+        validator=_listen_addresses_or_none,
+        metadata=_doc("Implicit-TLS submission addresses (RFC 8314); 465 in production."),
+    )
+
+
+@attrs.frozen(kw_only=True)
 class Pop3ListenerConfig:
     """The POP3 listener: users download (and delete) their mail (RFC 1939)."""
 
@@ -300,6 +318,9 @@ class Config:
     )
     smtp: SmtpListenerConfig = attrs.field(
         factory=SmtpListenerConfig, metadata=_doc("[smtp] table")
+    )
+    submission: SubmissionListenerConfig = attrs.field(
+        factory=SubmissionListenerConfig, metadata=_doc("[submission] table")
     )
     pop3: Pop3ListenerConfig = attrs.field(
         factory=Pop3ListenerConfig, metadata=_doc("[pop3] table")

@@ -45,6 +45,7 @@ from trimail.server.pop3_session import Pop3Context, Pop3Session
 from trimail.server.session_info import SessionInfo
 from trimail.server.smtp_session import ServerContext, SmtpSession
 from trimail.server.spool import clean_spool
+from trimail.server.submission import SubmissionPolicy
 from trimail.server.throttle import LoginThrottle
 from trimail.server.tls import TlsError, certificate_paths, ensure_certificate, server_context
 from trimail.users.db import UserDatabase, UserDatabaseError
@@ -94,6 +95,8 @@ class Bound:
             ("smtp", config.smtp, config.smtp.listen),
             ("pop3", config.pop3, config.pop3.listen),
             ("pop3s", config.pop3, config.pop3.listen_tls),
+            ("submission", config.submission, config.submission.listen),
+            ("submissions", config.submission, config.submission.listen_tls),
         ]
         listeners: dict[str, BoundListener] = {}
         try:
@@ -141,7 +144,10 @@ _REFUSALS = {  # what a client over the connection limits is told before the clo
     "smtp": b"421 4.7.0 Too many connections; try again later\r\n",
     "pop3": b"-ERR [SYS/TEMP] Too many connections; try again later\r\n",
     "pop3s": b"",  # before the TLS handshake nothing readable can be sent
+    "submission": b"421 4.7.0 Too many connections; try again later\r\n",
+    "submissions": b"",
 }
+_IMPLICIT_TLS = {"pop3s": "pop3", "submissions": "submission"}  # listener -> context
 
 
 async def serve(
@@ -166,6 +172,8 @@ async def serve(
         delivery = LocalDelivery(
             users=users, store=store, plugins=plugins, hostname=config.hostname
         )
+        auth = plugins.hook.trimail_auth_backend(config=config, users=users)
+        throttle = LoginThrottle(config.auth, trio.current_time)
         contexts: dict[str, ServerContext | Pop3Context] = {
             "smtp": ServerContext(
                 listener="smtp",
@@ -176,13 +184,23 @@ async def serve(
                 spool_dir=data_dir / "spool",
                 tls_context=tls_context if config.tls.starttls else None,
             ),
+            "submission": ServerContext(
+                listener="submission",
+                hostname=config.hostname,
+                config=config.submission,
+                delivery=delivery,
+                plugins=plugins,
+                spool_dir=data_dir / "spool",
+                tls_context=tls_context,  # STARTTLS, and the implicit-TLS listener
+                submission=SubmissionPolicy(auth=auth, throttle=throttle, users=users),
+            ),
             "pop3": Pop3Context(
                 hostname=config.hostname,
                 config=config.pop3,
                 store=store,
                 users=users,
-                auth=plugins.hook.trimail_auth_backend(config=config, users=users),
-                throttle=LoginThrottle(config.auth, trio.current_time),
+                auth=auth,
+                throttle=throttle,
                 tls_context=tls_context,
                 offer_stls=config.tls.starttls,
             ),
@@ -201,8 +219,8 @@ async def _accept_until_stopped(
     """Accept sessions on every listener until stopped, then drain them (STYLE.md §3)."""
 
     def handler(name: str) -> Callable[..., Awaitable[None]]:
-        ctx = server.contexts["pop3" if name == "pop3s" else name]
-        implicit_tls = name == "pop3s"
+        ctx = server.contexts[_IMPLICIT_TLS.get(name, name)]
+        implicit_tls = name in _IMPLICIT_TLS
 
         async def handle(
             stream: trio.SocketStream, ip: str, port: int, lip: str, lport: int
@@ -211,7 +229,7 @@ async def _accept_until_stopped(
                 listener=name, peer_host=ip, peer_port=port, local_host=lip, local_port=lport
             )
             if isinstance(ctx, ServerContext):
-                await SmtpSession(ctx, stream, info).run()
+                await SmtpSession(ctx, stream, info, implicit_tls=implicit_tls).run()
             else:
                 await Pop3Session(ctx, stream, info, implicit_tls=implicit_tls).run()
 

@@ -118,6 +118,7 @@ class LocalDelivery:
         message: MessageBuffer,
         queue_id: str,
         protocol: str,
+        added_headers: bytes = b"",
     ) -> Reject | None:
         """Filter and store *message* for every recipient's account.
 
@@ -129,6 +130,8 @@ class LocalDelivery:
                 in a spool file.
             queue_id: the id named in Received and in the 250 reply.
             protocol: the Received ``with`` keyword.
+            added_headers: complete header fields (CRLF-terminated) to prepend after
+                Received, e.g. Message-ID and Date for submissions.
 
         Returns:
             None when every copy is durable, or a filter's Reject.
@@ -154,6 +157,7 @@ class LocalDelivery:
                     forward_paths=tuple(r.forward_path for r in recipients),
                     now=now,
                 ),
+                added_headers,
             ]
         )
         accounts = list(dict.fromkeys(a for r in recipients for a in r.account_ids))

@@ -7,6 +7,7 @@ MAIL, RCPT, DATA, end of data) with hooks, routing and delivery, and owns the ti
 
 from __future__ import annotations
 
+import datetime
 import logging
 import math
 import secrets
@@ -20,6 +21,8 @@ import trio
 from trimail.mail.envelope import Envelope
 from trimail.mail.reply import Reply
 from trimail.mail.trace import with_protocol
+from trimail.sasl import SaslError
+from trimail.server.auth import login_allowed
 from trimail.server.delivery import (
     R250_RCPT_OK,
     R451_LOCAL_ERROR,
@@ -29,10 +32,25 @@ from trimail.server.delivery import (
 )
 from trimail.server.session_info import SessionInfo
 from trimail.server.spool import MessageBuffer
+from trimail.server.submission import (
+    MECHANISMS,
+    R235_OK,
+    R451_NO_RELAY_YET,
+    R454_BLOCKED,
+    R501_BAD_SASL,
+    R530_AUTH_REQUIRED,
+    R535_BAD,
+    R553_NOT_YOUR_ADDRESS,
+    SaslExchange,
+    SubmissionPolicy,
+    missing_headers,
+)
 from trimail.server.transport import SocketTransport, StreamTransport
 from trimail.smtp import (
     NEED_DATA,
     PAUSED,
+    Authenticate,
+    AuthResponse,
     BadCommand,
     ChunkComplete,
     ConnectionClosed,
@@ -53,6 +71,7 @@ from trimail.smtp import (
     StartTls,
     Verify,
 )
+from trimail.users.db import UserInfo
 from trimail.verdicts import Reject
 
 if TYPE_CHECKING:
@@ -87,6 +106,8 @@ class ServerContext:
         plugins: the plugin manager.
         spool_dir: where large messages are kept while they arrive.
         tls_context: offered with STARTTLS when set (RFC 3207).
+        submission: set on submission listeners (RFC 6409): AUTH required, senders
+            checked, no relaying yet.
         shutting_down: set when the server stops accepting; sessions then answer
             421 4.3.2 at their next command boundary (RFC 5321 §3.8).
         idle: cancel scopes of sessions waiting for a command, cancelled at shutdown.
@@ -99,11 +120,16 @@ class ServerContext:
     plugins: pluggy.PluginManager
     spool_dir: Path
     tls_context: ssl.SSLContext | None = None
+    submission: SubmissionPolicy | None = None
     shutting_down: bool = False
     idle: set[trio.CancelScope] = attrs.field(factory=set)
 
-    def engine_config(self) -> SmtpConfig:
-        """The sans-IO engine's limits, from the listener config."""
+    def engine_config(self, *, starttls: bool = True) -> SmtpConfig:
+        """The sans-IO engine's limits, from the listener config.
+
+        Args:
+            starttls: False on implicit-TLS listeners (nothing to upgrade).
+        """
         cfg = self.config
         return SmtpConfig(
             hostname=self.hostname,
@@ -111,7 +137,7 @@ class ServerContext:
             max_recipients=cfg.max_recipients,
             max_bad_commands=cfg.max_bad_commands,
             max_text_line_bytes=cfg.max_text_line_bytes,
-            starttls=self.tls_context is not None,
+            starttls=starttls and self.tls_context is not None,
         )
 
     def begin_shutdown(self) -> None:
@@ -134,18 +160,29 @@ class SmtpSession:
         info: the peer and local addresses.
     """
 
-    def __init__(self, ctx: ServerContext, stream: trio.SocketStream, info: SessionInfo) -> None:
+    def __init__(
+        self,
+        ctx: ServerContext,
+        stream: trio.SocketStream,
+        info: SessionInfo,
+        *,
+        implicit_tls: bool = False,
+    ) -> None:
         self.ctx = ctx
         self.stream = stream
+        self.implicit_tls = implicit_tls
         self.transport: SocketTransport | StreamTransport = SocketTransport(
             stream, send_stall_seconds=ctx.config.command_timeout_seconds
         )
         self.info = info
-        self.conn = ServerConnection(ctx.engine_config())
+        self.conn = ServerConnection(ctx.engine_config(starttls=not implicit_tls))
         self.esmtp = False
         self._command_deadline: float | None = None
         self._reads = trio.CancelScope(deadline=math.inf)
         self.content = MessageBuffer(ctx.spool_dir)
+        self.user: UserInfo | None = None
+        self._sasl: SaslExchange | None = None
+        self._offer_auth()
         self._reset_transaction()
 
     def _reset_transaction(self) -> None:
@@ -156,6 +193,9 @@ class SmtpSession:
     async def run(self) -> None:
         """Greet, then answer events until the session ends. Never raises on peer errors."""
         try:
+            if self.implicit_tls:  # RFC 8314 §3.3: TLS first, then SMTP
+                await self._handshake()
+                self._offer_auth()
             await self._greet()
             # One scope for the whole session: its deadline is set only while a read
             # waits (one scope per read costs more than the reads). Cancelled (timeout,
@@ -267,6 +307,10 @@ class SmtpSession:
                 await self._send(reply)
             case StartTls():
                 await self._start_tls()
+            case Authenticate(mechanism=mechanism, initial_response=data):
+                await self._auth_step(mechanism, data)
+            case AuthResponse(data=data):
+                await self._auth_step(None, data)
             case Quit():
                 await self._send(R221_BYE)
                 raise SessionClosed
@@ -275,14 +319,63 @@ class SmtpSession:
             case _:
                 raise AssertionError(f"unexpected SMTP event {event!r}")
 
+    def _offer_auth(self) -> None:
+        """Submission offers password AUTH over TLS, or to loopback clients only."""
+        if self.ctx.submission is not None and self.user is None:
+            allowed = login_allowed(peer_host=self.info.peer_host, tls=self.info.tls)
+            self.conn.offer_auth(MECHANISMS if allowed else ())
+
+    async def _auth_step(self, mechanism: str | None, data: bytes | None) -> None:
+        """One round of AUTH (RFC 4954): a 334 challenge, or the verdict."""
+        policy = self.ctx.submission
+        assert policy is not None
+        if mechanism is not None:
+            self._sasl = SaslExchange(mechanism=mechanism)
+        assert self._sasl is not None
+        try:
+            result = self._sasl.step(data)
+        except SaslError:
+            self._sasl = None
+            await self._send(R501_BAD_SASL)
+            return
+        if isinstance(result, Reply):
+            await self._send(result)
+            return
+        self._sasl = None
+        username, password = result
+        peer = self.info.peer_host
+        if policy.throttle.blocked(peer, username):
+            log.warning("%s: AUTH for %r refused: too many failures", peer, username)
+            await self._send(R454_BLOCKED)
+            return
+        address = await policy.auth.verify(username, password)
+        user = None if address is None else policy.users.find_user(address)
+        if user is None:
+            log.info("%s: AUTH failed for %r", peer, username)
+            await trio.sleep(policy.throttle.failed(peer, username))
+            await self._send(R535_BAD)
+            return
+        policy.throttle.succeeded(peer, username)
+        self.user = user
+        self.info = attrs.evolve(self.info, authenticated_as=user.address)
+        log.info("%s: AUTH as %s", peer, user.address)
+        await self._send(R235_OK)
+
     async def _start_tls(self) -> None:
         """STARTTLS (RFC 3207 §4): 220, handshake, then the engine starts over.
 
         The engine drops whatever plaintext followed the STARTTLS line when the 220 is
         sent (§4.2: command injection defence).
         """
-        assert self.ctx.tls_context is not None  # the engine offers STARTTLS only then
         await self._send(R220_READY_FOR_TLS)
+        await self._handshake()
+        self.conn.start_tls_done()
+        self.esmtp = False
+        self._offer_auth()
+
+    async def _handshake(self) -> None:
+        """TLS handshake on the connection; afterwards the transport is the TLS stream."""
+        assert self.ctx.tls_context is not None
         tls_stream = trio.SSLStream(self.stream, self.ctx.tls_context, server_side=True)
         with trio.move_on_after(self.ctx.config.command_timeout_seconds) as scope:
             try:
@@ -292,9 +385,7 @@ class SmtpSession:
                 raise SessionClosed from None
         if scope.cancelled_caught:
             raise SessionClosed
-        self.conn.start_tls_done()
         self.info = attrs.evolve(self.info, tls=True)
-        self.esmtp = False
         self.transport = StreamTransport(
             tls_stream, send_stall_seconds=self.ctx.config.command_timeout_seconds
         )
@@ -316,6 +407,20 @@ class SmtpSession:
             await self._send(Reply(code=250, text=self.ctx.hostname))
 
     async def _mail_from(self, event: MailFrom) -> None:
+        policy = self.ctx.submission
+        if policy is not None:
+            if self.user is None:  # RFC 6409 §4.3: submission needs authentication
+                await self._send(R530_AUTH_REQUIRED)
+                return
+            if not policy.owns(self.user, event.reverse_path):
+                log.info(
+                    "%s: %s may not send as <%s>",
+                    self.info.peer_host,
+                    self.user.address,
+                    event.reverse_path,
+                )
+                await self._send(R553_NOT_YOUR_ADDRESS)
+                return
         results = self.ctx.plugins.hook.trimail_smtp_mail_from(
             session=self.info, reverse_path=event.reverse_path, parameters=event.parameters
         )
@@ -341,6 +446,8 @@ class SmtpSession:
         routed = self.ctx.delivery.route(
             event.forward_path, authenticated=self.info.authenticated_as is not None
         )
+        if isinstance(routed, Reply) and self.ctx.submission is not None and routed.code == 554:
+            routed = R451_NO_RELAY_YET  # another domain: the outbound queue's job, not yet
         if isinstance(routed, Reply):
             log.info(
                 "%s: RCPT <%s> refused: %d %s",
@@ -370,6 +477,14 @@ class SmtpSession:
             authenticated=self.info.authenticated_as is not None,
             smtputf8=envelope.smtputf8,
         )
+        added = b""
+        if self.ctx.submission is not None:  # RFC 6409 §8.1, §8.3
+            added = missing_headers(
+                self.content.head(),
+                hostname=self.ctx.hostname,
+                queue_id=queue_id,
+                now=datetime.datetime.now(datetime.UTC),
+            )
         try:
             reject = await self.ctx.delivery.deliver(
                 session=self.info,
@@ -378,6 +493,7 @@ class SmtpSession:
                 message=self.content,
                 queue_id=queue_id,
                 protocol=protocol,
+                added_headers=added,
             )
         except DeliveryError:
             reply = R451_LOCAL_ERROR

@@ -67,6 +67,15 @@ class MessageBuffer:
             self._file = None
         return self._path
 
+    def head(self, limit: int = 64 * 1024) -> bytes:
+        """The first *limit* octets (enough for the header section of most messages)."""
+        if self._path is None:
+            return b"".join(self._chunks)[:limit]
+        if self._file is not None:
+            self._file.flush()
+        with open(self._path, "rb") as spooled:
+            return spooled.read(limit)
+
     def read_bytes(self) -> bytes:
         """The whole content as bytes (reads the spool file if there is one)."""
         content = self.content()

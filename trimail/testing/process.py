@@ -70,6 +70,16 @@ class ServerProcess:
         return self.ports["pop3"]
 
     @property
+    def submission_port(self) -> int:
+        """The STARTTLS submission listener's port (587 in production)."""
+        return self.ports["submission"]
+
+    @property
+    def submissions_port(self) -> int:
+        """The implicit-TLS submission listener's port (465 in production)."""
+        return self.ports["submissions"]
+
+    @property
     def pop3s_port(self) -> int:
         """The POP3S (implicit TLS) listener's port."""
         return self.ports["pop3s"]
@@ -112,7 +122,8 @@ def write_config(
         f'hostname = "{hostname}"\n'
         f"data_dir = {str(data_dir)!r}\n"
         'log_level = "info"\n' + top_extra + "[pop3]\n"
-        'listen = ["127.0.0.1:0"]\nlisten_tls = ["127.0.0.1:0"]\n' + pop3_extra + "[smtp]\n"
+        'listen = ["127.0.0.1:0"]\nlisten_tls = ["127.0.0.1:0"]\n' + pop3_extra + "[submission]\n"
+        'listen = ["127.0.0.1:0"]\nlisten_tls = ["127.0.0.1:0"]\n' + "[smtp]\n"
         'listen = ["127.0.0.1:0"]\n' + extra,
         encoding="utf-8",
     )
@@ -171,7 +182,7 @@ def running_server(
     )
     server = ServerProcess(process=process, config_path=config, data_dir=data_dir)
     ready = threading.Event()
-    wanted = {"smtp", "pop3", "pop3s"}
+    wanted = {"smtp", "pop3", "pop3s", "submission", "submissions"}
 
     def collect() -> None:
         assert process.stderr is not None

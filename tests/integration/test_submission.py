@@ -1,0 +1,95 @@
+"""Submission (RFC 6409) on 587-style STARTTLS and 465-style implicit TLS listeners."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import subprocess
+
+import pytest
+
+from tests.integration.conftest import PASSWORD, stored_messages
+from trimail.testing.process import ServerProcess
+
+MESSAGE = b"From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: hi\r\n\r\nbody\r\n"
+
+
+def unverified() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def test_starttls_auth_and_local_delivery(server: ServerProcess) -> None:
+    with smtplib.SMTP("127.0.0.1", server.submission_port, timeout=10) as client:
+        client.ehlo("laptop.example")
+        assert client.has_extn("starttls")
+        code, _ = client.mail("alice@example.org")
+        assert code == 530  # AUTH first (RFC 6409 §4.3)
+        client.rset()
+        client.starttls(context=unverified())
+        client.ehlo("laptop.example")
+        assert client.esmtp_features["auth"].split() == ["PLAIN", "LOGIN"]
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            client.login("alice@example.org", "wrong password")
+        client.login("alice@example.org", PASSWORD)
+        assert client.sendmail("alice@example.org", ["bob@example.org"], MESSAGE) == {}
+        with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+            client.sendmail("bob@example.org", ["bob@example.org"], MESSAGE)
+        assert refused.value.smtp_code == 553
+        client.rset()
+        client.mail("alice@example.org")
+        code, text = client.rcpt("someone@elsewhere.example")
+        assert code == 451 and b"outbound" in text  # no queue yet: a clear 4xx
+    (stored,) = stored_messages(server, "bob@example.org")
+    assert b" with ESMTPSA id " in stored
+    assert b"\r\nMessage-ID: <" in stored and b"\r\nDate: " in stored  # RFC 6409 §8
+    assert stored.endswith(MESSAGE)
+
+
+def test_implicit_tls_with_auth_login_and_alias_sender(server: ServerProcess) -> None:
+    with smtplib.SMTP_SSL(
+        "127.0.0.1", server.submissions_port, context=unverified(), timeout=10
+    ) as client:
+        client.ehlo("laptop.example")
+        assert not client.has_extn("starttls")
+        client.user, client.password = "alice@example.org", PASSWORD
+        code, _ = client.auth("LOGIN", client.auth_login, initial_response_ok=False)
+        assert code == 235
+        message = b"Message-ID: <x@y>\r\nDate: Sun, 29 Nov 2026 10:00:00 +0000\r\n\r\nhi\r\n"
+        # team@ is an alias that also reaches bob: not alice's own address
+        with pytest.raises(smtplib.SMTPSenderRefused):
+            client.sendmail("team@example.org", ["bob@example.org"], message)
+        client.rset()
+        # postmaster@ is an alias of alice only: hers to send as
+        assert client.sendmail("postmaster@example.org", ["bob@example.org"], message) == {}
+    (stored,) = stored_messages(server, "bob@example.org")
+    assert stored.count(b"Message-ID:") == 1 and stored.count(b"Date:") == 1
+
+
+def test_swaks_tls_auth(server: ServerProcess) -> None:
+    done = subprocess.run(
+        [
+            "swaks",
+            "--server",
+            f"127.0.0.1:{server.submission_port}",
+            "-tls",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            "alice@example.org",
+            "--auth-password",
+            PASSWORD,
+            "--from",
+            "alice@example.org",
+            "--to",
+            "bob@example.org",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(stored_messages(server, "bob@example.org")) == 1
+    assert PASSWORD not in server.log_text()

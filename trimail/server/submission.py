@@ -1,0 +1,121 @@
+"""Message submission (RFC 6409): who may send, as whom, and what is added.
+
+Used by the SMTP session on the submission listeners (587 with STARTTLS, 465 with
+implicit TLS, RFC 8314): AUTH before MAIL, the reverse-path must be the user's own
+address or one of its aliases, local recipients are delivered at once and remote ones
+get a 4xx until the outbound queue exists, and Message-ID/Date are added when missing
+(RFC 6409 §8.1, §8.3).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import email.utils
+import re
+
+import attrs
+
+from trimail.mail.address import Mailbox, ReversePath
+from trimail.mail.reply import Reply
+from trimail.sasl import LOGIN_USERNAME_PROMPT, LoginServer, SaslError, parse_plain
+from trimail.server.auth import AuthBackend
+from trimail.server.throttle import LoginThrottle
+from trimail.users.db import Resolution, UserDatabase, UserInfo
+
+MECHANISMS = ("PLAIN", "LOGIN")  # password mechanisms: offered over TLS or loopback only
+
+R530_AUTH_REQUIRED = Reply(code=530, enhanced_status="5.7.0", text="Authentication required")
+R553_NOT_YOUR_ADDRESS = Reply(
+    code=553, enhanced_status="5.7.1", text="Sender address is not yours (RFC 6409 §6.1)"
+)
+R451_NO_RELAY_YET = Reply(
+    code=451,
+    enhanced_status="4.4.3",
+    text="Delivery to other domains is not available yet (no outbound queue); try later",
+)
+R235_OK = Reply(code=235, enhanced_status="2.7.0", text="Authentication successful")
+R535_BAD = Reply(code=535, enhanced_status="5.7.8", text="Authentication credentials invalid")
+R454_BLOCKED = Reply(
+    code=454, enhanced_status="4.7.0", text="Too many failed logins; try again later"
+)
+R501_BAD_SASL = Reply(code=501, enhanced_status="5.5.2", text="Malformed SASL response")
+
+_HEADER_END = re.compile(rb"\r\n\r\n")
+
+
+@attrs.define
+class SubmissionPolicy:
+    """What the submission listeners share in one worker.
+
+    Attributes:
+        auth: the auth backend (hook ``trimail_auth_backend``).
+        throttle: failed-login delays and blocks.
+        users: the user database (senders, aliases).
+    """
+
+    auth: AuthBackend
+    throttle: LoginThrottle
+    users: UserDatabase
+
+    def owns(self, user: UserInfo, reverse_path: ReversePath) -> bool:
+        """True if *reverse_path* is the user's address or an alias delivering to it."""
+        if not isinstance(reverse_path, Mailbox):
+            return False
+        resolution, accounts = self.users.resolve(reverse_path, catch_all=False)
+        return resolution is Resolution.LOCAL and accounts == (user.account_id,)
+
+
+@attrs.define
+class SaslExchange:
+    """One AUTH exchange (PLAIN or LOGIN) on the session side of the engine.
+
+    ``step(data)`` takes the decoded client data (None for "no initial response") and
+    returns either a 334 challenge to send, or the (username, password) pair.
+    """
+
+    mechanism: str
+    _login: LoginServer = attrs.field(factory=LoginServer)
+
+    def step(self, data: bytes | None) -> Reply | tuple[str, str]:
+        """Advance; raises `SaslError` on malformed client data."""
+        if self.mechanism == "PLAIN":
+            if data is None:
+                return Reply(code=334, text="")  # RFC 4954 §4: empty challenge
+            credentials = parse_plain(data)
+            if credentials.authzid and credentials.authzid.lower() != (credentials.authcid.lower()):
+                raise SaslError("authorization identity differs from the user")
+            return credentials.authcid, credentials.password
+        # LOGIN: username, then password
+        if data is None:
+            return _challenge(LOGIN_USERNAME_PROMPT)
+        prompt = self._login.step(data)
+        if prompt is not None:
+            return _challenge(prompt)
+        return self._login.credentials
+
+
+def _challenge(text: bytes) -> Reply:
+    return Reply(code=334, text=base64.b64encode(text).decode("ascii"))
+
+
+def missing_headers(head: bytes, *, hostname: str, queue_id: str, now: datetime.datetime) -> bytes:
+    """Message-ID and Date header fields for a submitted message that lacks them.
+
+    Args:
+        head: the start of the message (its header section, or more).
+        hostname: for the Message-ID's right-hand side.
+        queue_id: unique per message, for the Message-ID's left-hand side.
+        now: timezone-aware, for Date.
+
+    Returns:
+        The fields to prepend (CRLF-terminated), possibly ``b""`` (RFC 6409 §8.1, §8.3).
+    """
+    match = _HEADER_END.search(head)
+    header = b"\r\n" + (head[: match.start()] if match else head).lower()
+    added = b""
+    if b"\r\nmessage-id:" not in header:
+        added += f"Message-ID: <{queue_id}@{hostname}>\r\n".encode()
+    if b"\r\ndate:" not in header:
+        added += f"Date: {email.utils.format_datetime(now)}\r\n".encode()
+    return added
