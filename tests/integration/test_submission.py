@@ -93,3 +93,17 @@ def test_swaks_tls_auth(server: ServerProcess) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(stored_messages(server, "bob@example.org")) == 1
     assert PASSWORD not in server.log_text()
+
+
+def test_from_header_must_be_the_users(server: ServerProcess) -> None:
+    with smtplib.SMTP("127.0.0.1", server.submission_port, timeout=10) as client:
+        client.starttls(context=unverified())
+        client.login("alice@example.org", PASSWORD)
+        forged = b"From: Bob <bob@example.org>\r\nSubject: not me\r\n\r\nx\r\n"
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail("alice@example.org", ["bob@example.org"], forged)
+        assert refused.value.smtp_code == 553
+        mine = b"From: The Postmaster <postmaster@example.org>\r\nSubject: ok\r\n\r\nx\r\n"
+        assert client.sendmail("alice@example.org", ["bob@example.org"], mine) == {}
+    (stored,) = stored_messages(server, "bob@example.org")
+    assert stored.endswith(b"Subject: ok\r\n\r\nx\r\n")

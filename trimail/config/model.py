@@ -172,6 +172,13 @@ class SubmissionListenerConfig(SmtpListenerConfig):
         validator=_listen_addresses_or_none,
         metadata=_doc("Implicit-TLS submission addresses (RFC 8314); 465 in production."),
     )
+    check_from_header: bool = attrs.field(
+        default=True,
+        metadata=_doc(
+            "Refuse (553 5.7.1) a message whose From: addresses are not the user's own "
+            "address or aliases, as the envelope sender always is."
+        ),
+    )
 
 
 @attrs.frozen(kw_only=True)

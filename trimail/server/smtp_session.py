@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
+from trimail.config.model import SmtpListenerConfig, SubmissionListenerConfig
 from trimail.mail.envelope import Envelope
 from trimail.mail.reply import Reply
 from trimail.mail.trace import with_protocol
@@ -40,9 +41,11 @@ from trimail.server.submission import (
     R501_BAD_SASL,
     R530_AUTH_REQUIRED,
     R535_BAD,
+    R553_FROM_NOT_YOURS,
     R553_NOT_YOUR_ADDRESS,
     SaslExchange,
     SubmissionPolicy,
+    from_addresses,
     missing_headers,
 )
 from trimail.server.transport import SocketTransport, StreamTransport
@@ -77,7 +80,6 @@ from trimail.verdicts import Reject
 if TYPE_CHECKING:
     import pluggy
 
-    from trimail.config.model import SmtpListenerConfig
 
 log = logging.getLogger("trimail.smtp")
 
@@ -468,6 +470,17 @@ class SmtpSession:
         self.recipients.append(routed)
         await self._send(R250_RCPT_OK)
 
+    def _from_header_refused(self, policy: SubmissionPolicy, user: UserInfo) -> bool:
+        """True if From: names an address that is not the user's (when checked)."""
+        config = self.ctx.config
+        if not (isinstance(config, SubmissionListenerConfig) and config.check_from_header):
+            return False
+        addresses = from_addresses(self.content.head())
+        refused = any(not policy.owns(user, address) for address in addresses)
+        if refused:
+            log.info("%s: %s sent a From: that is not theirs", self.info.peer_host, user.address)
+        return refused
+
     async def _message_complete(self) -> None:
         envelope = self._envelope()
         queue_id = secrets.token_hex(6).upper()
@@ -478,8 +491,13 @@ class SmtpSession:
             smtputf8=envelope.smtputf8,
         )
         added = b""
-        if self.ctx.submission is not None:  # RFC 6409 §8.1, §8.3
-            added = missing_headers(
+        policy = self.ctx.submission
+        if policy is not None and self.user is not None:
+            if self._from_header_refused(policy, self.user):
+                self._reset_transaction()
+                await self._send(R553_FROM_NOT_YOURS)
+                return
+            added = missing_headers(  # RFC 6409 §8.1, §8.3
                 self.content.head(),
                 hostname=self.ctx.hostname,
                 queue_id=queue_id,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import datetime
+import email.parser
+import email.policy
 import email.utils
 import re
 
@@ -97,6 +99,29 @@ class SaslExchange:
 
 def _challenge(text: bytes) -> Reply:
     return Reply(code=334, text=base64.b64encode(text).decode("ascii"))
+
+
+R553_FROM_NOT_YOURS = Reply(
+    code=553, enhanced_status="5.7.1", text="From: header address is not yours (RFC 6409 §8)"
+)
+
+
+def from_addresses(head: bytes) -> list[Mailbox]:
+    """The addresses in the From: field(s) of a header section (RFC 5322 §3.6.2).
+
+    Parsing only reads: the message is never re-serialized. Unparsable entries come
+    back as an empty Mailbox so that they never pass an ownership check.
+    """
+    match = _HEADER_END.search(head)
+    header = head[: match.end()] if match else head
+    parsed = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(header)
+    found: list[Mailbox] = []
+    for _name, address in email.utils.getaddresses(parsed.get_all("From") or []):
+        local, at, domain = address.rpartition("@")
+        found.append(
+            Mailbox(local_part=local, domain=domain) if at else Mailbox(local_part="", domain="")
+        )
+    return found
 
 
 def missing_headers(head: bytes, *, hostname: str, queue_id: str, now: datetime.datetime) -> bytes:
