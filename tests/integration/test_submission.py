@@ -107,3 +107,49 @@ def test_from_header_must_be_the_users(server: ServerProcess) -> None:
         assert client.sendmail("alice@example.org", ["bob@example.org"], mine) == {}
     (stored,) = stored_messages(server, "bob@example.org")
     assert stored.endswith(b"Subject: ok\r\n\r\nx\r\n")
+
+
+def test_hourly_limit_per_user(tmp_path) -> None:
+    from trimail.testing.process import running_server
+
+    with (
+        running_server(
+            tmp_path,
+            domains=["example.org"],
+            users={"alice@example.org": PASSWORD, "bob@example.org": PASSWORD},
+            top_extra="workers = 1\n",
+            submission_extra="max_messages_per_hour = 2\n",
+        ) as srv,
+        smtplib.SMTP("127.0.0.1", srv.submission_port, timeout=10) as client,
+    ):
+        client.login("alice@example.org", PASSWORD)  # loopback: allowed without TLS
+        for _ in range(2):
+            assert client.sendmail("alice@example.org", ["bob@example.org"], MESSAGE) == {}
+        code, _ = client.mail("alice@example.org")
+        assert code == 450
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        '"victim@elsewhere.example"@example.org',
+        "victim%elsewhere.example@example.org",
+        "@example.org:victim@elsewhere.example",
+        "victim@[192.0.2.1]",
+        "victim@elsewhere.example",
+        "victim!elsewhere.example@example.org",
+    ],
+)
+def test_no_relay_for_any_recipient_form(server: ServerProcess, recipient: str) -> None:
+    """Neither the MX (unauthenticated) nor submission (authenticated) relays."""
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+        client.ehlo("c.example")
+        client.mail("b@example.net")
+        code, _ = client.rcpt(f"<{recipient}>")
+        assert code >= 500, recipient
+    with smtplib.SMTP("127.0.0.1", server.submission_port, timeout=10) as client:
+        client.login("alice@example.org", PASSWORD)
+        client.mail("alice@example.org")
+        code, _ = client.rcpt(f"<{recipient}>")
+        assert code >= 400, recipient
+    assert stored_messages(server, "alice@example.org") == []

@@ -172,6 +172,14 @@ class SubmissionListenerConfig(SmtpListenerConfig):
         validator=_listen_addresses_or_none,
         metadata=_doc("Implicit-TLS submission addresses (RFC 8314); 465 in production."),
     )
+    max_messages_per_hour: int = attrs.field(
+        default=500,
+        validator=_positive,
+        metadata=_doc(
+            "Messages one user may submit per hour (per worker process); more get "
+            "450 4.7.0 until the hour has passed."
+        ),
+    )
     check_from_header: bool = attrs.field(
         default=True,
         metadata=_doc(

@@ -192,7 +192,13 @@ async def serve(
                 plugins=plugins,
                 spool_dir=data_dir / "spool",
                 tls_context=tls_context,  # STARTTLS, and the implicit-TLS listener
-                submission=SubmissionPolicy(auth=auth, throttle=throttle, users=users),
+                submission=SubmissionPolicy(
+                    auth=auth,
+                    throttle=throttle,
+                    users=users,
+                    max_messages_per_hour=config.submission.max_messages_per_hour,
+                    clock=trio.current_time,
+                ),
             ),
             "pop3": Pop3Context(
                 hostname=config.hostname,

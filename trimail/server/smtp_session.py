@@ -36,6 +36,7 @@ from trimail.server.spool import MessageBuffer
 from trimail.server.submission import (
     MECHANISMS,
     R235_OK,
+    R450_RATE_LIMITED,
     R451_NO_RELAY_YET,
     R454_BLOCKED,
     R501_BAD_SASL,
@@ -422,6 +423,12 @@ class SmtpSession:
                     event.reverse_path,
                 )
                 await self._send(R553_NOT_YOUR_ADDRESS)
+                return
+            if not policy.allow_message(self.user):
+                log.warning(
+                    "%s: %s is over its hourly limit", self.info.peer_host, self.user.address
+                )
+                await self._send(R450_RATE_LIMITED)
                 return
         results = self.ctx.plugins.hook.trimail_smtp_mail_from(
             session=self.info, reverse_path=event.reverse_path, parameters=event.parameters

@@ -10,11 +10,14 @@ get a 4xx until the outbound queue exists, and Message-ID/Date are added when mi
 from __future__ import annotations
 
 import base64
+import collections
 import datetime
 import email.parser
 import email.policy
 import email.utils
 import re
+import time
+from collections.abc import Callable
 
 import attrs
 
@@ -59,6 +62,20 @@ class SubmissionPolicy:
     auth: AuthBackend
     throttle: LoginThrottle
     users: UserDatabase
+    max_messages_per_hour: int = 500
+    clock: Callable[[], float] = time.monotonic
+    _sent: dict[str, collections.deque[float]] = attrs.field(factory=dict)
+
+    def allow_message(self, user: UserInfo) -> bool:
+        """Count one message for *user*; False if over ``max_messages_per_hour``."""
+        now = self.clock()
+        times = self._sent.setdefault(user.address, collections.deque())
+        while times and now - times[0] >= 3600.0:
+            times.popleft()
+        if len(times) >= self.max_messages_per_hour:
+            return False
+        times.append(now)
+        return True
 
     def owns(self, user: UserInfo, reverse_path: ReversePath) -> bool:
         """True if *reverse_path* is the user's address or an alias delivering to it."""
@@ -101,6 +118,9 @@ def _challenge(text: bytes) -> Reply:
     return Reply(code=334, text=base64.b64encode(text).decode("ascii"))
 
 
+R450_RATE_LIMITED = Reply(
+    code=450, enhanced_status="4.7.0", text="Too many messages this hour; try again later"
+)
 R553_FROM_NOT_YOURS = Reply(
     code=553, enhanced_status="5.7.1", text="From: header address is not yours (RFC 6409 §8)"
 )

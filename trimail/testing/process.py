@@ -107,6 +107,7 @@ def write_config(
     hostname: str = "mx.test.example",
     top_extra: str = "",
     pop3_extra: str = "",
+    submission_extra: str = "",
 ) -> Path:
     """Write a config with every listener on a free loopback port.
 
@@ -117,13 +118,14 @@ def write_config(
         hostname: the server's host name.
         top_extra: TOML lines for the top level (e.g. ``plugins = [...]``).
         pop3_extra: TOML lines for the ``[pop3]`` table.
+        submission_extra: TOML lines for the ``[submission]`` table.
     """
     path.write_text(
         f'hostname = "{hostname}"\n'
         f"data_dir = {str(data_dir)!r}\n"
         'log_level = "info"\n' + top_extra + "[pop3]\n"
         'listen = ["127.0.0.1:0"]\nlisten_tls = ["127.0.0.1:0"]\n' + pop3_extra + "[submission]\n"
-        'listen = ["127.0.0.1:0"]\nlisten_tls = ["127.0.0.1:0"]\n' + "[smtp]\n"
+        'listen = ["127.0.0.1:0"]\nlisten_tls = ["127.0.0.1:0"]\n' + submission_extra + "[smtp]\n"
         'listen = ["127.0.0.1:0"]\n' + extra,
         encoding="utf-8",
     )
@@ -140,6 +142,7 @@ def running_server(
     smtp_extra: str = "",
     top_extra: str = "",
     pop3_extra: str = "",
+    submission_extra: str = "",
     start_timeout: float = 30.0,
 ) -> Iterator[ServerProcess]:
     """Set up domains, users and aliases with the CLI, then run ``trimail serve``.
@@ -152,6 +155,7 @@ def running_server(
         smtp_extra: TOML lines appended to the ``[smtp]`` table.
         top_extra: TOML lines for the top level of the config.
         pop3_extra: TOML lines for the ``[pop3]`` table.
+        submission_extra: TOML lines for the ``[submission]`` table.
         start_timeout: seconds to wait for the listeners.
 
     Yields:
@@ -162,7 +166,12 @@ def running_server(
     """
     data_dir = workdir / "data"
     config = write_config(
-        workdir / "trimail.toml", data_dir, smtp_extra, top_extra=top_extra, pop3_extra=pop3_extra
+        workdir / "trimail.toml",
+        data_dir,
+        smtp_extra,
+        top_extra=top_extra,
+        pop3_extra=pop3_extra,
+        submission_extra=submission_extra,
     )
     steps: list[tuple[list[str], str]] = [(["domain", "add", d], "") for d in domains]
     steps += [(["user", "add", a, "--password-stdin"], pw + "\n") for a, pw in users.items()]
