@@ -7,6 +7,7 @@ cross a network in clear text (RFC 8314 §3, RFC 2595 §2).
 from __future__ import annotations
 
 import ipaddress
+import logging
 from typing import TYPE_CHECKING, Protocol
 
 import trio
@@ -17,6 +18,9 @@ from trimail.users.passwords import verify_password
 
 if TYPE_CHECKING:
     from trimail.config.model import Config
+    from trimail.server.throttle import LoginThrottle
+
+log = logging.getLogger("trimail.auth")
 
 # Compared against when the user does not exist, so that the time taken does not tell
 # whether an address has an account.
@@ -92,3 +96,45 @@ class UserDatabaseBackend:
 def trimail_auth_backend(config: Config, users: UserDatabase) -> UserDatabaseBackend:
     """Provide the built-in backend."""
     return UserDatabaseBackend(users)
+
+
+class LoginBlocked(Exception):
+    """Too many failed logins for this address or user name: refuse without checking."""
+
+
+async def throttled_login(
+    *,
+    auth: AuthBackend,
+    throttle: LoginThrottle,
+    users: UserDatabase,
+    peer_host: str,
+    username: str,
+    password: str,
+    protocol: str,
+) -> UserInfo | None:
+    """Check a login through the auth backend, with failed-login throttling.
+
+    A failure is answered only after the throttle's delay; a success forgets the user
+    name's failures. Logs the attempt and outcome, never the password.
+
+    Args:
+        protocol: for the log, e.g. ``"POP3"`` or ``"SMTP AUTH"``.
+
+    Returns:
+        The local user, or None (unknown user, wrong password, or no local mailbox).
+
+    Raises:
+        LoginBlocked: the address or the user name is blocked for now.
+    """
+    if throttle.blocked(peer_host, username):
+        log.warning("%s: %s login for %r refused: too many failures", peer_host, protocol, username)
+        raise LoginBlocked
+    address = await auth.verify(username, password)
+    user = None if address is None else users.find_user(address)
+    if user is None:
+        log.info("%s: %s login failed for %r", peer_host, protocol, username)
+        await trio.sleep(throttle.failed(peer_host, username))
+        return None
+    throttle.succeeded(peer_host, username)
+    log.info("%s: %s login as %s", peer_host, protocol, user.address)
+    return user

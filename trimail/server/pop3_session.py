@@ -28,10 +28,10 @@ from trimail.pop3 import (
     Retrieve,
     StartTls,
 )
-from trimail.server.auth import AuthBackend, login_allowed
+from trimail.server.auth import AuthBackend, LoginBlocked, login_allowed, throttled_login
 from trimail.server.session_info import SessionInfo
 from trimail.server.throttle import LoginThrottle
-from trimail.server.transport import SocketTransport, StreamTransport
+from trimail.server.transport import SocketTransport, StreamTransport, start_server_tls
 from trimail.storage.api import MaildropLock, MailStore, NoSuchMailbox, StorageError
 from trimail.users.db import UserDatabase, UserInfo
 
@@ -191,33 +191,33 @@ class Pop3Session:
     async def _handshake(self) -> None:
         """TLS handshake on the connection; afterwards the transport is the TLS stream."""
         assert self.ctx.tls_context is not None
-        tls_stream = trio.SSLStream(self.stream, self.ctx.tls_context, server_side=True)
-        with trio.move_on_after(self.ctx.config.command_timeout_seconds) as scope:
-            try:
-                await tls_stream.do_handshake()
-            except trio.BrokenResourceError:
-                log.info("%s: TLS handshake failed", self.info.peer_host)
-                raise _SessionEnd from None
-        if scope.cancelled_caught:
+        transport = await start_server_tls(
+            self.stream,
+            self.ctx.tls_context,
+            timeout_seconds=self.ctx.config.command_timeout_seconds,
+        )
+        if transport is None:
+            log.info("%s: TLS handshake failed", self.info.peer_host)
             raise _SessionEnd
         self.info = attrs.evolve(self.info, tls=True)
-        self.transport = StreamTransport(
-            tls_stream, send_stall_seconds=self.ctx.config.command_timeout_seconds
-        )
+        self.transport = transport
 
     async def _login(self, event: Authenticate) -> bytes:
         users, store, mailbox = self.ctx.users, self.ctx.store, self.ctx.config.mailbox_name
-        peer, throttle = self.info.peer_host, self.ctx.throttle
-        if throttle.blocked(peer, event.username):
-            log.warning("%s: POP3 login for %r refused: too many failures", peer, event.username)
+        try:
+            user = await throttled_login(
+                auth=self.ctx.auth,
+                throttle=self.ctx.throttle,
+                users=users,
+                peer_host=self.info.peer_host,
+                username=event.username,
+                password=event.password,
+                protocol="POP3",
+            )
+        except LoginBlocked:
             return self.conn.reject_login("Too many failed logins; try later", code="SYS/TEMP")
-        address = await self.ctx.auth.verify(event.username, event.password)
-        user = None if address is None else users.find_user(address)
         if user is None:
-            log.info("%s: POP3 login failed for %r", peer, event.username)
-            await trio.sleep(throttle.failed(peer, event.username))
             return self.conn.reject_login("Invalid user name or password")
-        throttle.succeeded(peer, event.username)
 
         def open_maildrop() -> tuple[MaildropLock | None, list[MaildropEntry], list[int]]:
             if not store.account_exists(user.account_id):

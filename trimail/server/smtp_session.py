@@ -23,7 +23,7 @@ from trimail.mail.envelope import Envelope
 from trimail.mail.reply import Reply
 from trimail.mail.trace import with_protocol
 from trimail.sasl import SaslError
-from trimail.server.auth import login_allowed
+from trimail.server.auth import LoginBlocked, login_allowed, throttled_login
 from trimail.server.delivery import (
     R250_RCPT_OK,
     R451_LOCAL_ERROR,
@@ -49,7 +49,7 @@ from trimail.server.submission import (
     from_addresses,
     missing_headers,
 )
-from trimail.server.transport import SocketTransport, StreamTransport
+from trimail.server.transport import SocketTransport, StreamTransport, start_server_tls
 from trimail.smtp import (
     NEED_DATA,
     PAUSED,
@@ -346,22 +346,24 @@ class SmtpSession:
             return
         self._sasl = None
         username, password = result
-        peer = self.info.peer_host
-        if policy.throttle.blocked(peer, username):
-            log.warning("%s: AUTH for %r refused: too many failures", peer, username)
+        try:
+            user = await throttled_login(
+                auth=policy.auth,
+                throttle=policy.throttle,
+                users=policy.users,
+                peer_host=self.info.peer_host,
+                username=username,
+                password=password,
+                protocol="SMTP AUTH",
+            )
+        except LoginBlocked:
             await self._send(R454_BLOCKED)
             return
-        address = await policy.auth.verify(username, password)
-        user = None if address is None else policy.users.find_user(address)
         if user is None:
-            log.info("%s: AUTH failed for %r", peer, username)
-            await trio.sleep(policy.throttle.failed(peer, username))
             await self._send(R535_BAD)
             return
-        policy.throttle.succeeded(peer, username)
         self.user = user
         self.info = attrs.evolve(self.info, authenticated_as=user.address)
-        log.info("%s: AUTH as %s", peer, user.address)
         await self._send(R235_OK)
 
     async def _start_tls(self) -> None:
@@ -379,19 +381,16 @@ class SmtpSession:
     async def _handshake(self) -> None:
         """TLS handshake on the connection; afterwards the transport is the TLS stream."""
         assert self.ctx.tls_context is not None
-        tls_stream = trio.SSLStream(self.stream, self.ctx.tls_context, server_side=True)
-        with trio.move_on_after(self.ctx.config.command_timeout_seconds) as scope:
-            try:
-                await tls_stream.do_handshake()
-            except trio.BrokenResourceError:
-                log.info("%s: TLS handshake failed", self.info.peer_host)
-                raise SessionClosed from None
-        if scope.cancelled_caught:
+        transport = await start_server_tls(
+            self.stream,
+            self.ctx.tls_context,
+            timeout_seconds=self.ctx.config.command_timeout_seconds,
+        )
+        if transport is None:
+            log.info("%s: TLS handshake failed", self.info.peer_host)
             raise SessionClosed
         self.info = attrs.evolve(self.info, tls=True)
-        self.transport = StreamTransport(
-            tls_stream, send_stall_seconds=self.ctx.config.command_timeout_seconds
-        )
+        self.transport = transport
 
     async def _hello(self, event: Hello) -> None:
         self.info = attrs.evolve(self.info, helo_identity=event.helo_identity)

@@ -14,6 +14,7 @@ Other streams (a TLS stream later) keep the plain ``trio.abc.Stream`` interface;
 from __future__ import annotations
 
 import socket
+import ssl
 
 import trio
 
@@ -95,3 +96,27 @@ class StreamTransport:
     async def receive_some(self, max_bytes: int) -> bytes:
         """Read up to *max_bytes*; ``b""`` at end of stream."""
         return bytes(await self._stream.receive_some(max_bytes))
+
+
+async def start_server_tls(
+    stream: trio.SocketStream, context: ssl.SSLContext, *, timeout_seconds: float
+) -> StreamTransport | None:
+    """Run the server side of a TLS handshake (STARTTLS, STLS or implicit TLS).
+
+    Args:
+        stream: the accepted connection, with nothing buffered above it.
+        context: the server context (`trimail.server.tls.server_context`).
+        timeout_seconds: for the handshake, and then for each stalled send.
+
+    Returns:
+        A transport over the TLS stream, or None if the handshake failed or timed out
+        (the caller ends the session).
+    """
+    tls_stream = trio.SSLStream(stream, context, server_side=True)
+    with trio.move_on_after(timeout_seconds):
+        try:
+            await tls_stream.do_handshake()
+        except trio.BrokenResourceError:
+            return None
+        return StreamTransport(tls_stream, send_stall_seconds=timeout_seconds)
+    return None
