@@ -54,9 +54,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="4096,102400", help="message sizes, octets")
     parser.add_argument("--sessions", default="1,10,50", help="concurrent sessions")
     parser.add_argument("--messages", type=int, default=2000, help="messages per run")
-    parser.add_argument(
-        "--workers", type=int, default=0, help="worker processes (0: one per core)"
-    )
+    parser.add_argument("--workers", type=int, default=0, help="worker processes (0: one per core)")
     parser.add_argument(
         "--per-session",
         choices=("1", "all"),

@@ -21,9 +21,11 @@ WHEN = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def make_message(size: int) -> bytes:
-    head = (b"From: Bench <bench@example.com>\r\nTo: alice@example.com\r\n"
-            b"Subject: benchmark\r\nDate: Wed, 1 May 2024 12:00:00 +0000\r\n"
-            b"Message-ID: <bench@example.com>\r\n\r\n")
+    head = (
+        b"From: Bench <bench@example.com>\r\nTo: alice@example.com\r\n"
+        b"Subject: benchmark\r\nDate: Wed, 1 May 2024 12:00:00 +0000\r\n"
+        b"Message-ID: <bench@example.com>\r\n\r\n"
+    )
     line = b"x" * 76 + b"\r\n"
     return head + line * max(0, (size - len(head)) // len(line))
 
@@ -71,8 +73,11 @@ def main() -> None:
         for threads in (1, 10, 50):
             with tempfile.TemporaryDirectory(dir=args.dir, prefix="trimail-bench-") as tmp:
                 rate, group = run(Path(tmp), threads, message, args.seconds)
-            print(f"{size // 1024:>5}K {threads:>7} {rate:>13.0f} "
-                  f"{rate * len(message) / 1e6:>7.1f} {group:>9.1f}", flush=True)
+            print(
+                f"{size // 1024:>5}K {threads:>7} {rate:>13.0f} "
+                f"{rate * len(message) / 1e6:>7.1f} {group:>9.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

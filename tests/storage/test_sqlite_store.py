@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from trimail.storage import NoSuchMailbox, SqliteMailStore, StorageError
+from trimail.storage import DEFAULT_MAILBOXES, NoSuchMailbox, SqliteMailStore, StorageError
 from trimail.storage import sqlite_store as mod
 
 WHEN = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
@@ -67,6 +67,10 @@ def test_schema_indexes(tmp_path: Path, store: SqliteMailStore) -> None:
         "message_modseq",
         "tombstone_modseq",
         "message_unseen",
+        "expunged",
+        "expunged_at",
+        "expunged_uid",
+        "expunged_file",
     } <= names
 
 
@@ -175,10 +179,12 @@ def test_orphans_swept_on_open(tmp_path: Path) -> None:
 def test_uidvalidity_seeded_from_clock_and_counted(tmp_path: Path) -> None:
     s = SqliteMailStore(tmp_path, clock=lambda: 1_700_000_000.0)
     s.create_account("bob")
-    inbox = s.mailbox_status("bob", "INBOX").uidvalidity
+    defaults = [s.mailbox_status("bob", name).uidvalidity for name, _ in DEFAULT_MAILBOXES]
     a = s.create_mailbox("bob", "A").uidvalidity
     b = s.create_mailbox("bob", "B").uidvalidity
-    assert inbox == 1_700_000_001 and (a, b) == (inbox + 1, inbox + 2)
+    n = len(DEFAULT_MAILBOXES)
+    assert defaults == list(range(1_700_000_001, 1_700_000_001 + n))
+    assert (a, b) == (defaults[-1] + 1, defaults[-1] + 2)
     s.close()
 
 

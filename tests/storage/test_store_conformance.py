@@ -9,7 +9,10 @@ from trimail.testing.store_conformance import check_mail_store
 
 
 def test_sqlite_store_conforms() -> None:
-    check_mail_store(lambda root: SqliteMailStore(root / "accounts"))
+    check_mail_store(
+        lambda root: SqliteMailStore(root / "accounts"),
+        clocked_factory=lambda root, clock: SqliteMailStore(root / "accounts", clock=clock),
+    )
 
 
 def test_conformance_suite_catches_a_broken_store(tmp_path: Path) -> None:

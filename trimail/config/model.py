@@ -236,6 +236,67 @@ class Pop3ListenerConfig:
 
 
 @attrs.frozen(kw_only=True)
+class ImapListenerConfig:
+    """The IMAP listener: users read and file their mail (RFC 3501, RFC 9051)."""
+
+    listen: tuple[str, ...] = attrs.field(
+        default=("127.0.0.1:1143",),
+        converter=tuple,
+        validator=_listen_addresses_or_none,
+        metadata=_doc(
+            "Addresses to listen on, HOST:PORT (port 143 in production, with STARTTLS); "
+            "[] turns IMAP off."
+        ),
+    )
+    listen_tls: tuple[str, ...] = attrs.field(
+        default=("127.0.0.1:1993",),
+        converter=tuple,
+        validator=_listen_addresses_or_none,
+        metadata=_doc(
+            "IMAPS: addresses where TLS starts at connect (RFC 8314 §3.3); port 993 in "
+            "production; [] turns it off."
+        ),
+    )
+    max_connections: int = attrs.field(
+        default=2000, validator=_positive, metadata=_doc("Concurrent connections in all.")
+    )
+    max_connections_per_ip: int = attrs.field(
+        default=50,
+        validator=_positive,
+        metadata=_doc(
+            "Concurrent connections from one client address (mail clients open several "
+            "per account, and households share an address)."
+        ),
+    )
+    max_message_bytes: int = attrs.field(
+        default=50 * 1024 * 1024,
+        validator=_positive,
+        metadata=_doc("Largest message APPEND accepts, in octets (APPENDLIMIT, RFC 7889)."),
+    )
+    login_timeout_seconds: float = attrs.field(
+        default=60.0,
+        validator=_positive,
+        metadata=_doc("Time a client has to log in before the connection is closed."),
+    )
+    autologout_seconds: float = attrs.field(
+        default=1800.0,
+        validator=_positive,
+        metadata=_doc(
+            "Idle time after login before the session ends (RFC 3501 §5.4 asks for at "
+            "least 30 minutes; IDLE clients re-issue IDLE every 29)."
+        ),
+    )
+    idle_poll_seconds: float = attrs.field(
+        default=0.5,
+        validator=_positive,
+        metadata=_doc(
+            "How often IDLE checks for changes made by other worker processes (changes "
+            "made in the same process are seen at once)."
+        ),
+    )
+
+
+@attrs.frozen(kw_only=True)
 class TlsConfig:
     """The certificate for STARTTLS (RFC 3207) and, later, implicit-TLS listeners."""
 
@@ -339,6 +400,9 @@ class Config:
     )
     pop3: Pop3ListenerConfig = attrs.field(
         factory=Pop3ListenerConfig, metadata=_doc("[pop3] table")
+    )
+    imap: ImapListenerConfig = attrs.field(
+        factory=ImapListenerConfig, metadata=_doc("[imap] table")
     )
     tls: TlsConfig = attrs.field(factory=TlsConfig, metadata=_doc("[tls] table"))
     auth: AuthConfig = attrs.field(factory=AuthConfig, metadata=_doc("[auth] table"))

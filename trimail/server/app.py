@@ -32,9 +32,16 @@ from pathlib import Path
 import attrs
 import trio
 
-from trimail.config.model import Config, Pop3ListenerConfig, SmtpListenerConfig
+from trimail.config.model import (
+    Config,
+    ImapListenerConfig,
+    Pop3ListenerConfig,
+    SmtpListenerConfig,
+)
 from trimail.plugins import make_plugin_manager
 from trimail.server.delivery import LocalDelivery
+from trimail.server.imap_notify import ChangeNotifier
+from trimail.server.imap_session import ImapContext, ImapSession
 from trimail.server.listeners import (
     ConnectionLimiter,
     bind_sockets,
@@ -65,7 +72,7 @@ class Server:
     """A running worker's parts, for tests and the CLI."""
 
     config: Config
-    contexts: dict[str, ServerContext | Pop3Context]
+    contexts: dict[str, ServerContext | Pop3Context | ImapContext]
     stop: trio.Event = attrs.field(factory=trio.Event)
 
 
@@ -91,12 +98,15 @@ class Bound:
         Raises:
             OSError: an address cannot be bound (the message names it); nothing stays bound.
         """
-        wanted: list[tuple[str, SmtpListenerConfig | Pop3ListenerConfig, tuple[str, ...]]] = [
+        Section = SmtpListenerConfig | Pop3ListenerConfig | ImapListenerConfig
+        wanted: list[tuple[str, Section, tuple[str, ...]]] = [
             ("smtp", config.smtp, config.smtp.listen),
             ("pop3", config.pop3, config.pop3.listen),
             ("pop3s", config.pop3, config.pop3.listen_tls),
             ("submission", config.submission, config.submission.listen),
             ("submissions", config.submission, config.submission.listen_tls),
+            ("imap", config.imap, config.imap.listen),
+            ("imaps", config.imap, config.imap.listen_tls),
         ]
         listeners: dict[str, BoundListener] = {}
         try:
@@ -146,8 +156,10 @@ _REFUSALS = {  # what a client over the connection limits is told before the clo
     "pop3s": b"",  # before the TLS handshake nothing readable can be sent
     "submission": b"421 4.7.0 Too many connections; try again later\r\n",
     "submissions": b"",
+    "imap": b"* BYE Too many connections; try again later\r\n",
+    "imaps": b"",
 }
-_IMPLICIT_TLS = {"pop3s": "pop3", "submissions": "submission"}  # listener -> context
+_IMPLICIT_TLS = {"pop3s": "pop3", "submissions": "submission", "imaps": "imap"}
 
 
 async def serve(
@@ -174,7 +186,7 @@ async def serve(
         )
         auth = plugins.hook.trimail_auth_backend(config=config, users=users)
         throttle = LoginThrottle(config.auth, trio.current_time)
-        contexts: dict[str, ServerContext | Pop3Context] = {
+        contexts: dict[str, ServerContext | Pop3Context | ImapContext] = {
             "smtp": ServerContext(
                 listener="smtp",
                 hostname=config.hostname,
@@ -210,6 +222,17 @@ async def serve(
                 tls_context=tls_context,
                 offer_stls=config.tls.starttls,
             ),
+            "imap": ImapContext(
+                hostname=config.hostname,
+                config=config.imap,
+                store=store,
+                users=users,
+                auth=auth,
+                throttle=throttle,
+                notifier=ChangeNotifier(store, config.imap.idle_poll_seconds),
+                tls_context=tls_context,
+                offer_starttls=config.tls.starttls,
+            ),
         }
         server = Server(config=config, contexts=contexts)
         await _accept_until_stopped(server, bound, task_status)
@@ -236,6 +259,8 @@ async def _accept_until_stopped(
             )
             if isinstance(ctx, ServerContext):
                 await SmtpSession(ctx, stream, info, implicit_tls=implicit_tls).run()
+            elif isinstance(ctx, ImapContext):
+                await ImapSession(ctx, stream, info, implicit_tls=implicit_tls).run()
             else:
                 await Pop3Session(ctx, stream, info, implicit_tls=implicit_tls).run()
 
@@ -263,6 +288,9 @@ async def _accept_until_stopped(
                     )
                 )
             accepting.start_soon(_watch_signals, server)
+            imap = server.contexts.get("imap")
+            if isinstance(imap, ImapContext):
+                accepting.start_soon(imap.notifier.run)
             task_status.started(server)
             await server.stop.wait()
             log.info("shutting down: no new connections; draining sessions")

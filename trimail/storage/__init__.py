@@ -1,33 +1,47 @@
 """Mail storage: the MailStore API and the default SQLite + files backend."""
 
 from trimail.storage.api import (
+    DEFAULT_MAILBOXES,
+    EXPUNGED_GRACE_SECONDS,
     SYSTEM_FLAGS,
+    CopyResult,
     Delivered,
     InvalidMailboxName,
+    MailboxChanges,
     MailboxExists,
     MailboxInfo,
     MailboxStatus,
+    MaildropLock,
     MailStore,
+    MessageFlags,
     MessageInfo,
     NoSuchAccount,
     NoSuchMailbox,
     NoSuchMessage,
     StorageError,
+    StoreResult,
 )
 from trimail.storage.sqlite_store import SqliteMailStore
 
 __all__ = [
+    "DEFAULT_MAILBOXES",
+    "EXPUNGED_GRACE_SECONDS",
     "SYSTEM_FLAGS",
+    "CopyResult",
     "Delivered",
     "InvalidMailboxName",
     "MailStore",
+    "MailboxChanges",
     "MailboxExists",
     "MailboxInfo",
     "MailboxStatus",
+    "MaildropLock",
+    "MessageFlags",
     "MessageInfo",
     "NoSuchAccount",
     "NoSuchMailbox",
     "NoSuchMessage",
     "SqliteMailStore",
     "StorageError",
+    "StoreResult",
 ]

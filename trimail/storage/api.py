@@ -24,22 +24,45 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 __all__ = [
+    "DEFAULT_MAILBOXES",
+    "EXPUNGED_GRACE_SECONDS",
     "SYSTEM_FLAGS",
+    "CopyResult",
     "Delivered",
     "InvalidMailboxName",
     "MailStore",
+    "MailboxChanges",
     "MailboxExists",
     "MailboxInfo",
     "MailboxStatus",
+    "MaildropLock",
+    "MessageFlags",
     "MessageInfo",
     "NoSuchAccount",
     "NoSuchMailbox",
     "NoSuchMessage",
     "StorageError",
+    "StoreResult",
 ]
 
 SYSTEM_FLAGS: tuple[str, ...] = ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")
 """Storable system flags (RFC 3501 §2.3.2); ``\\Recent`` is session state, never stored."""
+
+
+DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (
+    ("INBOX", None),
+    ("Drafts", "\\Drafts"),
+    ("Sent", "\\Sent"),
+    ("Trash", "\\Trash"),
+    ("Junk", "\\Junk"),
+    ("Archive", "\\Archive"),
+)
+"""Mailboxes every account has from ``create_account`` on, subscribed, with their
+special-use attribute (RFC 6154 §2)."""
+
+EXPUNGED_GRACE_SECONDS = 3600.0
+"""How long an expunged message's file and cached data stay readable, so IMAP sessions
+that have not yet been told of the expunge can still FETCH it (RFC 2180 §4.1)."""
 
 
 class StorageError(Exception):
@@ -96,12 +119,15 @@ class MailboxInfo:
         uidvalidity: UIDVALIDITY (from an account-wide counter, RFC 3501 §2.3.1.1).
         special_use: e.g. ``"\\\\Sent"`` (RFC 6154 §2), or None.
         subscribed: True if the name is in the account's subscriptions.
+        noselect: True for a name kept only as the parent of others after DELETE
+            (``\\Noselect``, RFC 3501 §6.3.4); it holds no messages.
     """
 
     name: str
     uidvalidity: int
     special_use: str | None = None
     subscribed: bool = False
+    noselect: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -156,6 +182,72 @@ class MessageInfo:
     sent_date: _dt.datetime | None
 
 
+@attrs.frozen(kw_only=True)
+class MessageFlags:
+    """The flag state of one message after a change (IMAP ``FETCH (UID FLAGS MODSEQ)``).
+
+    Attributes:
+        uid: the UID.
+        modseq: the message's MODSEQ after the change (RFC 7162 §3.1).
+        flags: system flags and keywords, exact spelling.
+    """
+
+    uid: int
+    modseq: int
+    flags: frozenset[str]
+
+
+@attrs.frozen(kw_only=True)
+class MailboxChanges:
+    """What changed in a mailbox since a MODSEQ (an IMAP sync point, RFC 7162 §3.2).
+
+    Attributes:
+        uidvalidity: the mailbox's UIDVALIDITY now (a change means it was deleted and
+            created again: the session must end its selection).
+        uidnext: UIDNEXT now.
+        highestmodseq: HIGHESTMODSEQ now; pass it as ``since`` next time.
+        changed: messages added or whose flags changed with MODSEQ > since, by UID.
+        expunged: UIDs expunged with MODSEQ > since, ascending.
+    """
+
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    changed: list[MessageFlags]
+    expunged: list[int]
+
+
+@attrs.frozen(kw_only=True)
+class StoreResult:
+    """The outcome of `MailStore.store_flags`.
+
+    Attributes:
+        changed: the messages whose flags changed (each with a new MODSEQ), by UID.
+        unchanged: messages named that exist but needed no change (current state).
+        failed: UIDs refused by UNCHANGEDSINCE (RFC 7162 §3.1.3 ``MODIFIED``).
+        new_keywords: keywords not used in the mailbox before (announce with FLAGS).
+    """
+
+    changed: list[MessageFlags]
+    unchanged: list[MessageFlags]
+    failed: list[int]
+    new_keywords: list[str]
+
+
+@attrs.frozen(kw_only=True)
+class CopyResult:
+    """Where COPY/MOVE put messages (COPYUID, RFC 4315 §3).
+
+    Attributes:
+        uidvalidity: the target mailbox's UIDVALIDITY.
+        pairs: ``(source uid, target uid)`` in ascending source UID order; source UIDs
+            that did not exist are left out.
+    """
+
+    uidvalidity: int
+    pairs: list[tuple[int, int]]
+
+
 @runtime_checkable
 class MailStore(Protocol):
     """A mail store: accounts, their mailboxes and their messages.
@@ -166,7 +258,9 @@ class MailStore(Protocol):
     """
 
     def create_account(self, account_id: str) -> None:
-        """Create the account with its INBOX; does nothing if it exists.
+        """Create the account with the `DEFAULT_MAILBOXES`, all subscribed; does nothing
+        if it exists. (Opening an account made by an older version adds the missing
+        defaults, leaving existing mailboxes alone.)
 
         Raises:
             ValueError: malformed ``account_id``.
@@ -232,8 +326,14 @@ class MailStore(Protocol):
     ) -> MailboxInfo:
         """Create a mailbox with a fresh UIDVALIDITY (RFC 3501 §6.3.3).
 
+        Superior names are not created (the IMAP layer shows gaps as ``\\Noselect``).
+        A ``noselect`` name (left by DELETE as a parent, RFC 3501 §6.3.4) becomes a
+        selectable, empty mailbox with a fresh UIDVALIDITY; its UIDs continue above
+        the old ones.
+
         Raises:
-            NoSuchAccount, MailboxExists, InvalidMailboxName, StorageError.
+            NoSuchAccount, MailboxExists (a selectable mailbox of that name exists),
+            InvalidMailboxName, StorageError.
         """
         ...
 
@@ -249,7 +349,8 @@ class MailStore(Protocol):
         """Return the mailbox's counters, from the index only.
 
         Raises:
-            NoSuchAccount, NoSuchMailbox, StorageError.
+            NoSuchAccount, NoSuchMailbox (also for a ``noselect`` name: it cannot be
+            selected), StorageError.
         """
         ...
 
@@ -300,6 +401,189 @@ class MailStore(Protocol):
         Raises:
             ValueError: a flag that is not a settable system flag.
             NoSuchAccount, NoSuchMailbox, StorageError.
+        """
+        ...
+
+    # --- IMAP (RFC 3501/9051, 4315, 6851, 7162) -------------------------------------
+
+    def delete_mailbox(self, account_id: str, mailbox_name: str) -> None:
+        """DELETE (RFC 3501 §6.3.4): remove the mailbox and its messages.
+
+        A mailbox with children loses its messages and becomes ``noselect`` instead;
+        deleting a ``noselect`` mailbox without children removes the name. Its
+        subscription stays (RFC 3501 §6.3.6). Messages leave tombstones/expunged rows
+        like `expunge`, so selected sessions see them go.
+
+        Raises:
+            ValueError: ``INBOX`` (it cannot be deleted).
+            NoSuchAccount, NoSuchMailbox (also for a ``noselect`` name with children:
+            nothing to delete), InvalidMailboxName, StorageError.
+        """
+        ...
+
+    def rename_mailbox(self, account_id: str, old_name: str, new_name: str) -> None:
+        """RENAME (RFC 3501 §6.3.5): keeps UIDVALIDITY, UIDs and MODSEQs.
+
+        Children move along (``a/b`` becomes ``new/b``), and so do the subscriptions
+        of the renamed names; missing parents of the new name are created (plain,
+        selectable, not subscribed). Renaming ``INBOX`` moves all its messages into a
+        new mailbox of that name (new UIDVALIDITY, new UIDs and MODSEQs, flags and
+        INTERNALDATE kept; INBOX keeps tombstones, like MOVE) and leaves INBOX empty,
+        its children and subscriptions untouched.
+
+        Raises:
+            NoSuchAccount, NoSuchMailbox (old), MailboxExists (new, or new is old's
+            descendant), InvalidMailboxName, StorageError.
+        """
+        ...
+
+    def set_subscribed(self, account_id: str, mailbox_name: str, subscribed: bool) -> None:
+        """SUBSCRIBE / UNSUBSCRIBE (RFC 3501 §6.3.6-7); the name need not exist.
+
+        Raises:
+            NoSuchAccount, InvalidMailboxName, StorageError.
+        """
+        ...
+
+    def list_subscriptions(self, account_id: str) -> list[str]:
+        """All subscribed names, existing or not, sorted (LSUB, LIST (SUBSCRIBED)).
+
+        Raises:
+            NoSuchAccount, StorageError.
+        """
+        ...
+
+    def message_uids(self, account_id: str, mailbox_name: str) -> tuple[int, list[int]]:
+        """Return ``(highestmodseq, uids)``: every UID, ascending, read in one snapshot.
+
+        The session's view starts from this (IMAP-NOTES §1); changes after
+        ``highestmodseq`` come from `changes_since`.
+
+        Raises:
+            NoSuchAccount, NoSuchMailbox (also for a ``noselect`` name), StorageError.
+        """
+        ...
+
+    def changes_since(self, account_id: str, mailbox_name: str, since: int) -> MailboxChanges:
+        """Messages added or changed and UIDs expunged with MODSEQ above ``since``.
+
+        One consistent snapshot. Expunges are reported while their tombstones last
+        (at least `EXPUNGED_GRACE_SECONDS`; tombstones themselves are kept).
+
+        Raises:
+            NoSuchAccount, NoSuchMailbox, StorageError.
+        """
+        ...
+
+    def messages(
+        self,
+        account_id: str,
+        mailbox_name: str,
+        uids: Iterable[int],
+        *,
+        include_expunged: bool = False,
+    ) -> list[MessageInfo]:
+        """Return the cached data of the named messages, ascending by UID.
+
+        Args:
+            uids: the UIDs wanted, in any order; missing ones are left out. A whole
+                view (``1:*``, 100,000 UIDs) is fine: stores read dense runs by range.
+            include_expunged: also return messages expunged within the grace period
+                (their last state: flags and MODSEQ as they were before the expunge),
+                for sessions not yet told of the expunge.
+
+        Raises:
+            NoSuchAccount, NoSuchMailbox, StorageError.
+        """
+        ...
+
+    def read_expunged(self, account_id: str, mailbox_name: str, uid: int) -> bytes:
+        """Like `read_message`, but also for a message expunged within the grace period.
+
+        Raises:
+            NoSuchAccount, NoSuchMailbox, NoSuchMessage (gone for good), StorageError.
+        """
+        ...
+
+    def store_flags(
+        self,
+        account_id: str,
+        mailbox_name: str,
+        uids: Iterable[int],
+        mode: str,
+        flags: Iterable[str],
+        *,
+        unchanged_since: int | None = None,
+    ) -> StoreResult:
+        """STORE (RFC 3501 §6.4.6) in one read-modify-write transaction.
+
+        Args:
+            uids: the messages; UIDs that do not exist are ignored.
+            mode: ``"replace"``, ``"add"`` or ``"remove"``.
+            flags: system flags (case-insensitive, stored in canonical spelling) and
+                keywords (atoms, exact spelling); ``\\Recent`` is ignored.
+            unchanged_since: RFC 7162 §3.1.3: messages whose MODSEQ is above it are
+                not changed and are listed in ``failed``; a message at or below it
+                that needs no change is ``unchanged``, not failed.
+
+        Each changed message gets its own new MODSEQ; a store that changes nothing
+        takes none (HIGHESTMODSEQ stays).
+
+        Raises:
+            ValueError: an unknown mode or system flag, or a keyword that is not an
+                atom (nothing is changed).
+            NoSuchAccount, NoSuchMailbox, StorageError.
+        """
+        ...
+
+    def keywords(self, account_id: str, mailbox_name: str) -> list[str]:
+        """Every keyword ever used in the mailbox, sorted (for ``* FLAGS``).
+
+        Raises:
+            NoSuchAccount, NoSuchMailbox, StorageError.
+        """
+        ...
+
+    def copy_messages(
+        self,
+        account_id: str,
+        mailbox_name: str,
+        uids: Iterable[int],
+        target_name: str,
+        *,
+        move: bool = False,
+    ) -> CopyResult:
+        """COPY (RFC 3501 §6.4.7) or MOVE (RFC 6851) messages to another mailbox.
+
+        Flags, keywords and INTERNALDATE are kept; each copy gets a new UID and MODSEQ
+        in the target. MOVE removes the sources in the same transaction, leaving
+        tombstones as `expunge` does. Target equal to source gives new UIDs. Durable
+        on return, like `deliver`.
+
+        Raises:
+            NoSuchAccount, NoSuchMailbox (source or target: IMAP ``NO [TRYCREATE]``),
+            StorageError (nothing was copied).
+        """
+        ...
+
+    def claim_recent(self, account_id: str, mailbox_name: str) -> int:
+        """Claim \\Recent for the caller (RFC 3501 §2.3.2, rev1 only).
+
+        Atomically sets the mailbox's recent mark to UIDNEXT - 1 and returns the old
+        mark: the caller's session sees the messages with UID above the returned value
+        (and up to the new mark) as ``\\Recent``; no other session will.
+
+        Raises:
+            NoSuchAccount, NoSuchMailbox, StorageError.
+        """
+        ...
+
+    def last_modseq(self, account_id: str) -> int:
+        """The account-wide MODSEQ counter: it changes whenever anything in the account
+        changes (a cheap poll for IDLE across processes).
+
+        Raises:
+            NoSuchAccount, StorageError.
         """
         ...
 

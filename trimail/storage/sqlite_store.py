@@ -9,6 +9,12 @@ File names are random (``uuid4().hex``), never built from user or mailbox names,
 ``account_id`` must match ``^[a-z0-9][a-z0-9_-]{0,63}$``, so nothing a user chooses can
 reach the file system.
 
+Modules: this one holds the store class, accounts and delivery (group commit);
+:mod:`~trimail.storage.sqlite_schema` the index schema, its migrations and row codecs;
+:mod:`~trimail.storage.sqlite_account` an open account (connection, writer lock,
+files, sweeps); :mod:`~trimail.storage.sqlite_imap` the IMAP methods (mailbox
+management, flags, COPY/MOVE, sync reads, expunge and its grace period).
+
 Durability (ARCHITECTURE.md, "Storage model"): ``deliver`` returns only after
 
 1. the message file is written and fsynced (by the delivering thread, in parallel),
@@ -30,6 +36,10 @@ it takes the whole queue, does one directory fsync and one SQLite transaction
 with their results or the error. Threads that arrive during a commit form the next
 group. A failed commit removes the files of the whole group.
 
+Expunged messages (IMAP EXPUNGE, POP3 DELE, DELETE, MOVE's source) keep their file and
+cached data for ``expunged_grace_seconds`` (RFC 2180 §4.1); the account then forgets
+them and unlinks files no row names any more (on account open and after each expunge).
+
 Orphans: a file written by a process that died before its commit is not in the index;
 when an account is first opened, such files older than :data:`ORPHAN_AGE_SECONDS` are
 removed.
@@ -47,19 +57,19 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 import attrs
 
 from trimail.mail.summary import MessageSummary, summarize
+from trimail.storage import sqlite_imap as imap
 from trimail.storage.api import (
-    SYSTEM_FLAGS,
+    EXPUNGED_GRACE_SECONDS,
+    CopyResult,
     Delivered,
     InvalidMailboxName,
-    MailboxExists,
+    MailboxChanges,
     MailboxInfo,
     MailboxStatus,
     MessageInfo,
@@ -67,76 +77,48 @@ from trimail.storage.api import (
     NoSuchMailbox,
     NoSuchMessage,
     StorageError,
+    StoreResult,
+)
+from trimail.storage.sqlite_account import (
+    COPY_CHUNK_BYTES,
+    FILE_NAME_RE,
+    INDEX_NAME,
+    LOCK_NAME,
+    MAILDROP_LOCK_NAME,
+    MESSAGES_DIR,
+    ORPHAN_AGE_SECONDS,
+    Account,
+    fsync_dir,
+    unlink_quietly,
+    write_message,
+)
+from trimail.storage.sqlite_schema import (
+    MAX_MODSEQ,
+    MAX_UID,
+    MESSAGE_COLUMNS,
+    SCHEMA_VERSION,
+    mailbox_row,
+    message_infos,
+    split_flags,
 )
 
-__all__ = ["ACCOUNT_ID_RE", "SqliteMailStore", "normalize_mailbox_name", "validate_account_id"]
+__all__ = [
+    "ACCOUNT_ID_RE",
+    "COPY_CHUNK_BYTES",
+    "INDEX_NAME",
+    "LOCK_NAME",
+    "MESSAGES_DIR",
+    "ORPHAN_AGE_SECONDS",
+    "SCHEMA_VERSION",
+    "SqliteMailStore",
+    "normalize_mailbox_name",
+    "validate_account_id",
+]
 
 ACCOUNT_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-INDEX_NAME = "index.sqlite3"
-MESSAGES_DIR = "messages"
-MAILDROP_LOCK_NAME = "maildrop.lock"  # POP3's exclusive access (RFC 1939 §8)
-_SQL_BATCH = 500  # host parameters per IN (...) list, well under SQLite's limit
-LOCK_NAME = "index.lock"  # flock(2) serializing writers across processes
-_F_FULLFSYNC: int | None = getattr(fcntl, "F_FULLFSYNC", None)  # macOS only
-SCHEMA_VERSION = 1
-COPY_CHUNK_BYTES = 1 << 20  # spool file copy chunk
-ORPHAN_AGE_SECONDS = 3600.0  # unreferenced message files older than this go
 MAX_MAILBOX_NAME_OCTETS = 1000  # UTF-8 octets; well under IMAP line limits
-MAX_UID = 0xFFFFFFFF  # nz-number, RFC 3501 §9
-MAX_MODSEQ = (1 << 63) - 1  # RFC 7162 §3.1
-_FILE_NAME_RE = re.compile(r"[0-9a-f]{32}")
-_SEEN_BIT = 1 << SYSTEM_FLAGS.index("\\Seen")
-_FLAG_BITS = {flag.lower(): 1 << i for i, flag in enumerate(SYSTEM_FLAGS)}
-_ATOM_SPECIALS = frozenset('(){ %*"\\]')
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS account (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    schema_version INTEGER NOT NULL,
-    last_uidvalidity INTEGER NOT NULL,  -- account-wide counter (RFC 3501 §2.3.1.1)
-    last_modseq INTEGER NOT NULL        -- 63-bit, bumped per change (RFC 7162 §3.1)
-);
-CREATE TABLE IF NOT EXISTS mailbox (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,          -- UTF-8 IMAP name, never a path
-    uidvalidity INTEGER NOT NULL,
-    uidnext INTEGER NOT NULL DEFAULT 1,
-    highestmodseq INTEGER NOT NULL,
-    recent_uid INTEGER NOT NULL DEFAULT 0,   -- rev1 \\Recent: UIDs above are recent
-    special_use TEXT                    -- RFC 6154, e.g. '\\Sent'
-);
-CREATE TABLE IF NOT EXISTS subscription (name TEXT PRIMARY KEY) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS keyword (   -- keywords ever used per mailbox (* FLAGS)
-    mailbox_id INTEGER NOT NULL REFERENCES mailbox(id) ON DELETE CASCADE,
-    keyword TEXT NOT NULL,
-    PRIMARY KEY (mailbox_id, keyword)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS message (
-    mailbox_id INTEGER NOT NULL REFERENCES mailbox(id) ON DELETE CASCADE,
-    uid INTEGER NOT NULL,
-    modseq INTEGER NOT NULL,
-    system_flags INTEGER NOT NULL DEFAULT 0,   -- bit i = SYSTEM_FLAGS[i]
-    keywords TEXT NOT NULL DEFAULT '[]',       -- JSON list of keywords
-    internal_date TEXT NOT NULL,               -- ISO 8601 with its own UTC offset
-    size INTEGER NOT NULL,                     -- octets = file size
-    envelope TEXT NOT NULL,                    -- JSON, trimail.mail.summary shapes
-    bodystructure TEXT NOT NULL,               -- JSON
-    headers TEXT NOT NULL,                     -- JSON object: lower-name -> [values]
-    sent_date TEXT,                            -- Date: parsed, ISO 8601, or NULL
-    file TEXT NOT NULL UNIQUE,                 -- name in messages/
-    UNIQUE (mailbox_id, uid)
-);
-CREATE INDEX IF NOT EXISTS message_modseq ON message (mailbox_id, modseq);
-CREATE INDEX IF NOT EXISTS message_unseen ON message (mailbox_id, uid)
-    WHERE system_flags & {_SEEN_BIT} = 0;
-CREATE TABLE IF NOT EXISTS tombstone (  -- expunged UIDs, for QRESYNC (RFC 7162 §3.2)
-    mailbox_id INTEGER NOT NULL REFERENCES mailbox(id) ON DELETE CASCADE,
-    uid INTEGER NOT NULL,
-    modseq INTEGER NOT NULL,
-    PRIMARY KEY (mailbox_id, uid)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tombstone_modseq ON tombstone (mailbox_id, modseq);
-"""
+_FILE_NAME_RE = FILE_NAME_RE  # tests and tools know it by this name
+_fsync_dir = fsync_dir  # looked up at call time: tests replace it to fail a commit
 
 
 def validate_account_id(account_id: str) -> str:
@@ -170,57 +152,6 @@ def normalize_mailbox_name(name: str) -> str:
         raise InvalidMailboxName(f"empty hierarchy level in {name!r}")
     head, sep, rest = name.partition("/")
     return "INBOX" + sep + rest if head.upper() == "INBOX" else name
-
-
-def _split_flags(flags: Iterable[str]) -> tuple[int, list[str]]:
-    """Split flags into a system-flag bit mask and sorted keywords (RFC 3501 §2.3.2).
-
-    System flags are matched case-insensitively; ``\\Recent`` is dropped.
-
-    Raises:
-        ValueError: an unknown ``\\`` flag, or a keyword that is not an atom.
-    """
-    bits, keywords = 0, set()
-    for flag in flags:
-        if flag.startswith("\\"):
-            if flag.lower() == "\\recent":
-                continue
-            if flag.lower() not in _FLAG_BITS:
-                raise ValueError(f"unknown system flag {flag!r}")
-            bits |= _FLAG_BITS[flag.lower()]
-        elif not flag or any(c in _ATOM_SPECIALS or ord(c) < 0x21 or ord(c) == 0x7F for c in flag):
-            raise ValueError(f"invalid keyword {flag!r}")
-        else:
-            keywords.add(flag)
-    return bits, sorted(keywords)
-
-
-def _flag_set(bits: int, keywords_json: str) -> frozenset[str]:
-    system = {flag for i, flag in enumerate(SYSTEM_FLAGS) if bits & (1 << i)}
-    return frozenset(system | set(json.loads(keywords_json)))
-
-
-def _fsync(fd: int) -> None:
-    """Flush a file descriptor to stable storage (``F_FULLFSYNC`` where it exists)."""
-    if _F_FULLFSYNC is not None:
-        with suppress(OSError):
-            fcntl.fcntl(fd, _F_FULLFSYNC)
-            return
-    os.fsync(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make the directory's entries (new, renamed or removed names) durable."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        _fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _unlink_quietly(path: Path) -> None:
-    with suppress(OSError):
-        path.unlink()
 
 
 @attrs.define(kw_only=True, eq=False)
@@ -260,82 +191,33 @@ class _MaildropLock:
             self._fd = None
 
 
-class _Account:
-    """An open account: its SQLite connection (one, behind a lock) and commit queue."""
-
-    def __init__(self, account_id: str, path: Path, conn: sqlite3.Connection) -> None:
-        self.account_id = account_id
-        self.path = path
-        self.messages_dir = path / MESSAGES_DIR
-        self.conn = conn
-        self.db_lock = threading.Lock()  # guards conn and closed
-        self.commit_lock = threading.Lock()  # guards queue and committing
-        self.queue: list[_Pending] = []
-        self.committing = False
-        self.closed = False
-        self.mailbox_names: set[str] = set()  # fast pre-check; the index decides
-        # Writers of this index in other processes (trimail serve workers, the CLI) take
-        # this lock before BEGIN IMMEDIATE: the kernel wakes the next writer at once,
-        # where SQLite's busy handler would sleep for milliseconds.
-        self.lock_fd = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-
-    @contextmanager
-    def db(self) -> Iterator[sqlite3.Connection]:
-        """Hold the connection; translate sqlite3 errors to StorageError."""
-        with self.db_lock:
-            if self.closed:
-                raise StorageError(f"account {self.account_id!r} is closed")
-            try:
-                yield self.conn
-            except sqlite3.Error as exc:
-                raise StorageError(f"index error in {self.account_id!r}: {exc}") from exc
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` .. ``COMMIT``; rolls back on any exception."""
-        with self.db() as conn:
-            fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.rollback()
-                    raise
-            finally:
-                fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
-
-    def refresh_mailbox_names(self) -> None:
-        """Re-read the mailbox names (another process may have created one)."""
-        with self.db() as conn:
-            self.mailbox_names = {r[0] for r in conn.execute("SELECT name FROM mailbox")}
-
-    def close(self) -> None:
-        with self.db_lock:
-            if not self.closed:
-                self.closed = True
-                self.conn.close()
-                os.close(self.lock_fd)
-
-
 class SqliteMailStore:
     """The default :class:`~trimail.storage.api.MailStore` (see module docs).
 
     Args:
         root: directory holding one sub-directory per account; created if missing.
         clock: seconds since the epoch; seeds a new account's UIDVALIDITY counter, so
-            an account deleted and created again does not reuse UIDVALIDITY values.
+            an account deleted and created again does not reuse UIDVALIDITY values,
+            and times the grace period of expunged messages and the orphan sweep.
+        expunged_grace_seconds: how long expunged messages stay readable
+            (``messages(include_expunged=True)``, ``read_expunged``) and keep their
+            files; tests shorten it.
     """
 
     def __init__(
-        self, root: str | os.PathLike[str], *, clock: Callable[[], float] = time.time
+        self,
+        root: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        expunged_grace_seconds: float = EXPUNGED_GRACE_SECONDS,
     ) -> None:
+        if expunged_grace_seconds < 0:
+            raise ValueError("expunged_grace_seconds must not be negative")
         self.root = Path(root)
         self._clock = clock
+        self._grace = float(expunged_grace_seconds)
         self._lock = threading.Lock()  # guards _accounts and _closed
-        self._accounts: dict[str, _Account] = {}
+        self._accounts: dict[str, Account] = {}
         self._closed = False
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -399,7 +281,7 @@ class SqliteMailStore:
         if self._closed:
             raise StorageError("store is closed")
 
-    def _account(self, account_id: str) -> _Account:
+    def _account(self, account_id: str) -> Account:
         """Return the open account, opening it on first use.
 
         Raises:
@@ -419,82 +301,61 @@ class SqliteMailStore:
                     raise NoSuchAccount(f"no account {account_id!r}")
                 try:
                     acct = self._open(account_id, path)
-                    self._sweep_orphans(acct)
                 except (OSError, sqlite3.Error) as exc:
                     raise StorageError(f"cannot open account {account_id!r}: {exc}") from exc
+                try:
+                    acct.sweep_orphans(self._clock() - ORPHAN_AGE_SECONDS)
+                except BaseException as exc:
+                    acct.close()
+                    if isinstance(exc, OSError):
+                        raise StorageError(f"cannot open account {account_id!r}: {exc}") from exc
+                    raise
                 self._accounts[account_id] = acct
             return acct
 
-    def _open(self, account_id: str, path: Path) -> _Account:
-        """Connect to the index, set pragmas, create schema/INBOX if missing."""
-        conn = sqlite3.connect(
-            path / INDEX_NAME, isolation_level=None, check_same_thread=False, timeout=60.0
-        )
+    def _open(self, account_id: str, path: Path) -> Account:
+        """Open the account's index (creating or migrating its schema), then forget
+        expunged messages whose grace period is over."""
+        seed = max(0, min(int(self._clock()), MAX_UID - (1 << 24)))
+        acct = Account.open(account_id, path, uidvalidity_seed=seed)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")  # durable commits, see module docs
-            conn.execute("PRAGMA fullfsync=ON")  # macOS: F_FULLFSYNC
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.executescript(_SCHEMA)
-            conn.execute("BEGIN IMMEDIATE")
-            if conn.execute("SELECT 1 FROM account").fetchone() is None:
-                seed = max(0, min(int(self._clock()), MAX_UID - (1 << 24)))
-                conn.execute("INSERT INTO account VALUES (1, ?, ?, 0)", (SCHEMA_VERSION, seed))
-                _insert_mailbox(conn, "INBOX", None)
-                conn.execute("INSERT OR IGNORE INTO subscription VALUES ('INBOX')")
-            conn.execute("COMMIT")
-            acct = _Account(account_id, path, conn)
-            acct.mailbox_names = {r[0] for r in conn.execute("SELECT name FROM mailbox")}
+            acct.sweep_expunged(self._expunged_cutoff())
         except BaseException:
-            conn.close()
+            acct.close()
             raise
         return acct
 
-    def _sweep_orphans(self, acct: _Account) -> None:
-        """Remove message files no index row names (a crash between write and commit)."""
-        with acct.db() as conn:
-            known = {row[0] for row in conn.execute("SELECT file FROM message")}
-        cutoff = self._clock() - ORPHAN_AGE_SECONDS
-        for entry in os.scandir(acct.messages_dir):
-            if (
-                _FILE_NAME_RE.fullmatch(entry.name)
-                and entry.name not in known
-                and entry.stat().st_mtime < cutoff
-            ):
-                _unlink_quietly(Path(entry.path))
+    def _expunged_cutoff(self) -> float:
+        """Messages expunged before this (store clock) are past their grace period."""
+        return self._clock() - self._grace
 
     # --- mailboxes --------------------------------------------------------------------
 
     def create_mailbox(
         self, account_id: str, mailbox_name: str, *, special_use: str | None = None
     ) -> MailboxInfo:
-        """See :meth:`MailStore.create_mailbox`."""
+        """See :meth:`MailStore.create_mailbox`; a ``noselect`` name becomes selectable
+        again with a new UIDVALIDITY."""
         acct = self._account(account_id)
-        name = normalize_mailbox_name(mailbox_name)
-        with acct.transaction() as conn:
-            if conn.execute("SELECT 1 FROM mailbox WHERE name = ?", (name,)).fetchone():
-                raise MailboxExists(f"mailbox {name!r} exists")
-            uidvalidity = _insert_mailbox(conn, name, special_use)
-            acct.mailbox_names.add(name)
-            subscribed = (
-                conn.execute("SELECT 1 FROM subscription WHERE name = ?", (name,)).fetchone()
-                is not None
-            )
-        return MailboxInfo(
-            name=name, uidvalidity=uidvalidity, special_use=special_use, subscribed=subscribed
-        )
+        return imap.create_mailbox(acct, normalize_mailbox_name(mailbox_name), special_use)
 
     def list_mailboxes(self, account_id: str) -> list[MailboxInfo]:
         """See :meth:`MailStore.list_mailboxes`."""
         acct = self._account(account_id)
         with acct.db() as conn:
             rows = conn.execute(
-                "SELECT m.name, m.uidvalidity, m.special_use, s.name IS NOT NULL"
+                "SELECT m.name, m.uidvalidity, m.special_use, s.name IS NOT NULL, m.noselect"
                 " FROM mailbox m LEFT JOIN subscription s ON s.name = m.name"
                 " ORDER BY m.name"
             ).fetchall()
         return [
-            MailboxInfo(name=r[0], uidvalidity=r[1], special_use=r[2], subscribed=bool(r[3]))
+            MailboxInfo(
+                name=r[0],
+                uidvalidity=r[1],
+                special_use=r[2],
+                subscribed=bool(r[3]),
+                noselect=bool(r[4]),
+            )
             for r in rows
         ]
 
@@ -502,30 +363,35 @@ class SqliteMailStore:
         """See :meth:`MailStore.mailbox_status`."""
         acct = self._account(account_id)
         name = normalize_mailbox_name(mailbox_name)
-        with acct.db() as conn:
-            conn.execute("BEGIN")  # one consistent snapshot for all counts
-            try:
-                box = _mailbox_row(conn, name)
-                exists, size = conn.execute(
-                    "SELECT count(*), coalesce(sum(size), 0) FROM message WHERE mailbox_id = ?",
-                    (box[0],),
-                ).fetchone()
-                (unseen,) = conn.execute(
-                    f"SELECT count(*) FROM message WHERE mailbox_id = ?"
-                    f" AND system_flags & {_SEEN_BIT} = 0",
-                    (box[0],),
-                ).fetchone()
+        with acct.snapshot() as conn:  # one consistent state for all counts
+            row = conn.execute(
+                "SELECT id, uidvalidity, uidnext, highestmodseq, recent_uid, message_count,"
+                " total_size, unseen_count FROM mailbox WHERE name = ? AND noselect = 0",
+                (name,),
+            ).fetchone()
+            if row is None:
+                raise NoSuchMailbox(f"no mailbox {name!r}")
+            box_id, uidvalidity, uidnext, highestmodseq, mark, exists, size, unseen = row
+            # \Recent: messages above the mark. Count whichever side of it spans fewer
+            # UIDs (an index range count): above once claimed, below if never (rev2).
+            if mark >= uidnext - 1:
+                recent = 0
+            elif uidnext - 1 - mark <= mark:
                 (recent,) = conn.execute(
                     "SELECT count(*) FROM message WHERE mailbox_id = ? AND uid > ?",
-                    (box[0], box[4]),
+                    (box_id, mark),
                 ).fetchone()
-            finally:
-                conn.execute("COMMIT")
+            else:
+                (below,) = conn.execute(
+                    "SELECT count(*) FROM message WHERE mailbox_id = ? AND uid <= ?",
+                    (box_id, mark),
+                ).fetchone()
+                recent = exists - below
         return MailboxStatus(
             name=name,
-            uidvalidity=box[1],
-            uidnext=box[2],
-            highestmodseq=box[3],
+            uidvalidity=uidvalidity,
+            uidnext=uidnext,
+            highestmodseq=highestmodseq,
             exists=exists,
             unseen=unseen,
             recent=recent,
@@ -541,73 +407,30 @@ class SqliteMailStore:
         acct = self._account(account_id)
         name = normalize_mailbox_name(mailbox_name)
         upper = MAX_UID if uid_to is None else uid_to
-        with acct.db() as conn:
-            box_id = _mailbox_row(conn, name)[0]
+        with acct.snapshot() as conn:
+            box_id = mailbox_row(conn, name)[0]
             rows = conn.execute(
-                "SELECT uid, modseq, system_flags, keywords, internal_date, size, envelope,"
-                " bodystructure, headers, sent_date FROM message"
+                f"SELECT {MESSAGE_COLUMNS} FROM message"
                 " WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid",
                 (box_id, uid_from, upper),
             ).fetchall()
-        return [_message_info(row) for row in rows]
+        return message_infos(rows)
 
     def expunge(self, account_id: str, mailbox_name: str, uids: Iterable[int]) -> list[int]:
-        """See :meth:`MailStore.expunge`. Files are unlinked after the commit."""
+        """See :meth:`MailStore.expunge`. Files stay for the grace period (module docs)."""
         acct = self._account(account_id)
-        name = normalize_mailbox_name(mailbox_name)
-        wanted = sorted(set(uids))
-        removed: list[tuple[int, str]] = []
-        with acct.transaction() as conn:
-            box_id = _mailbox_row(conn, name)[0]
-            for start in range(0, len(wanted), _SQL_BATCH):
-                chunk = wanted[start : start + _SQL_BATCH]
-                marks = ",".join("?" * len(chunk))
-                removed += conn.execute(
-                    f"SELECT uid, file FROM message WHERE mailbox_id = ? AND uid IN ({marks})"
-                    " ORDER BY uid",
-                    (box_id, *chunk),
-                ).fetchall()
-            if removed:
-                (modseq,) = conn.execute("SELECT last_modseq FROM account").fetchone()
-                for uid, _file in removed:
-                    modseq += 1
-                    conn.execute(
-                        "DELETE FROM message WHERE mailbox_id = ? AND uid = ?", (box_id, uid)
-                    )
-                    conn.execute(
-                        "INSERT OR REPLACE INTO tombstone VALUES (?, ?, ?)", (box_id, uid, modseq)
-                    )
-                conn.execute("UPDATE mailbox SET highestmodseq = ? WHERE id = ?", (modseq, box_id))
-                conn.execute("UPDATE account SET last_modseq = ?", (modseq,))
-        for _uid, file_name in removed:
-            _unlink_quietly(acct.messages_dir / file_name)
-        return [uid for uid, _file in removed]
+        removed = imap.expunge(acct, normalize_mailbox_name(mailbox_name), uids, self._clock())
+        acct.sweep_expunged(self._expunged_cutoff())
+        return removed
 
     def add_flags(
         self, account_id: str, mailbox_name: str, uids: Iterable[int], flags: Iterable[str]
     ) -> None:
-        """See :meth:`MailStore.add_flags` (system flags only, for now)."""
-        bits, keywords = _split_flags(flags)
-        if keywords:
-            raise ValueError(f"add_flags takes system flags only, not {keywords!r}")
-        acct = self._account(account_id)
-        name = normalize_mailbox_name(mailbox_name)
-        wanted = sorted(set(uids))
-        with acct.transaction() as conn:
-            box_id = _mailbox_row(conn, name)[0]
-            (modseq,) = conn.execute("SELECT last_modseq FROM account").fetchone()
-            changed = False
-            for uid in wanted:
-                cur = conn.execute(
-                    "UPDATE message SET system_flags = system_flags | ?, modseq = ?"
-                    " WHERE mailbox_id = ? AND uid = ? AND system_flags & ? != ?",
-                    (bits, modseq + 1, box_id, uid, bits, bits),
-                )
-                if cur.rowcount:
-                    modseq, changed = modseq + 1, True
-            if changed:
-                conn.execute("UPDATE mailbox SET highestmodseq = ? WHERE id = ?", (modseq, box_id))
-                conn.execute("UPDATE account SET last_modseq = ?", (modseq,))
+        """See :meth:`MailStore.add_flags` (system flags only): `store_flags` ``add``."""
+        flags = list(flags)
+        if split_flags(flags)[1]:
+            raise ValueError(f"add_flags takes system flags only, not {flags!r}")
+        self.store_flags(account_id, mailbox_name, uids, "add", flags)
 
     def lock_maildrop(self, account_id: str) -> _MaildropLock | None:
         """See :meth:`MailStore.lock_maildrop`: ``flock`` on the account's lock file."""
@@ -627,8 +450,8 @@ class SqliteMailStore:
         """See :meth:`MailStore.read_message`."""
         acct = self._account(account_id)
         name = normalize_mailbox_name(mailbox_name)
-        with acct.db() as conn:
-            box_id = _mailbox_row(conn, name)[0]
+        with acct.snapshot() as conn:
+            box_id = mailbox_row(conn, name)[0]
             row = conn.execute(
                 "SELECT file FROM message WHERE mailbox_id = ? AND uid = ?", (box_id, uid)
             ).fetchone()
@@ -638,6 +461,109 @@ class SqliteMailStore:
             return (acct.messages_dir / str(row[0])).read_bytes()
         except OSError as exc:
             raise StorageError(f"cannot read UID {uid} of {name!r}: {exc}") from exc
+
+    # --- IMAP (RFC 3501/9051, 4315, 6851, 7162): see sqlite_imap -----------------------
+
+    def delete_mailbox(self, account_id: str, mailbox_name: str) -> None:
+        """See :meth:`MailStore.delete_mailbox`."""
+        acct = self._account(account_id)
+        imap.delete_mailbox(acct, normalize_mailbox_name(mailbox_name), self._clock())
+        acct.sweep_expunged(self._expunged_cutoff())
+
+    def rename_mailbox(self, account_id: str, old_name: str, new_name: str) -> None:
+        """See :meth:`MailStore.rename_mailbox`."""
+        acct = self._account(account_id)
+        old, new = normalize_mailbox_name(old_name), normalize_mailbox_name(new_name)
+        imap.rename_mailbox(acct, old, new, self._clock())
+
+    def set_subscribed(self, account_id: str, mailbox_name: str, subscribed: bool) -> None:
+        """See :meth:`MailStore.set_subscribed`."""
+        acct = self._account(account_id)
+        imap.set_subscribed(acct, normalize_mailbox_name(mailbox_name), subscribed)
+
+    def list_subscriptions(self, account_id: str) -> list[str]:
+        """See :meth:`MailStore.list_subscriptions`."""
+        return imap.list_subscriptions(self._account(account_id))
+
+    def message_uids(self, account_id: str, mailbox_name: str) -> tuple[int, list[int]]:
+        """See :meth:`MailStore.message_uids`."""
+        acct = self._account(account_id)
+        return imap.message_uids(acct, normalize_mailbox_name(mailbox_name))
+
+    def changes_since(self, account_id: str, mailbox_name: str, since: int) -> MailboxChanges:
+        """See :meth:`MailStore.changes_since`."""
+        acct = self._account(account_id)
+        return imap.changes_since(acct, normalize_mailbox_name(mailbox_name), since)
+
+    def messages(
+        self,
+        account_id: str,
+        mailbox_name: str,
+        uids: Iterable[int],
+        *,
+        include_expunged: bool = False,
+    ) -> list[MessageInfo]:
+        """See :meth:`MailStore.messages`."""
+        acct = self._account(account_id)
+        return imap.messages(
+            acct,
+            normalize_mailbox_name(mailbox_name),
+            uids,
+            include_expunged=include_expunged,
+            cutoff=self._expunged_cutoff(),
+        )
+
+    def read_expunged(self, account_id: str, mailbox_name: str, uid: int) -> bytes:
+        """See :meth:`MailStore.read_expunged`."""
+        acct = self._account(account_id)
+        name = normalize_mailbox_name(mailbox_name)
+        return imap.read_expunged(acct, name, uid, self._expunged_cutoff())
+
+    def store_flags(
+        self,
+        account_id: str,
+        mailbox_name: str,
+        uids: Iterable[int],
+        mode: str,
+        flags: Iterable[str],
+        *,
+        unchanged_since: int | None = None,
+    ) -> StoreResult:
+        """See :meth:`MailStore.store_flags`."""
+        acct = self._account(account_id)
+        name = normalize_mailbox_name(mailbox_name)
+        return imap.store_flags(acct, name, uids, mode, flags, unchanged_since)
+
+    def keywords(self, account_id: str, mailbox_name: str) -> list[str]:
+        """See :meth:`MailStore.keywords`."""
+        acct = self._account(account_id)
+        return imap.keywords(acct, normalize_mailbox_name(mailbox_name))
+
+    def copy_messages(
+        self,
+        account_id: str,
+        mailbox_name: str,
+        uids: Iterable[int],
+        target_name: str,
+        *,
+        move: bool = False,
+    ) -> CopyResult:
+        """See :meth:`MailStore.copy_messages`."""
+        acct = self._account(account_id)
+        source, target = normalize_mailbox_name(mailbox_name), normalize_mailbox_name(target_name)
+        result = imap.copy_messages(acct, source, uids, target, move=move, now=self._clock())
+        if move:
+            acct.sweep_expunged(self._expunged_cutoff())
+        return result
+
+    def claim_recent(self, account_id: str, mailbox_name: str) -> int:
+        """See :meth:`MailStore.claim_recent`."""
+        acct = self._account(account_id)
+        return imap.claim_recent(acct, normalize_mailbox_name(mailbox_name))
+
+    def last_modseq(self, account_id: str) -> int:
+        """See :meth:`MailStore.last_modseq`."""
+        return imap.last_modseq(self._account(account_id))
 
     def deliver(
         self,
@@ -652,7 +578,7 @@ class SqliteMailStore:
         """See :meth:`MailStore.deliver`; group commit is described in the module docs."""
         acct = self._account(account_id)
         name = normalize_mailbox_name(mailbox_name)
-        bits, keywords = _split_flags(flags)
+        bits, keywords = split_flags(flags)
         if internal_date.tzinfo is None or internal_date.utcoffset() is None:
             raise ValueError("internal_date must be timezone-aware")
         if name not in acct.mailbox_names:
@@ -663,7 +589,7 @@ class SqliteMailStore:
         path = acct.messages_dir / file_name
         committed = False
         try:
-            data = _write_message(path, prefix, message)
+            data = write_message(path, prefix, message)
             pending = _Pending(
                 mailbox_name=name,
                 file_name=file_name,
@@ -679,9 +605,9 @@ class SqliteMailStore:
             raise StorageError(f"cannot store message: {exc}") from exc
         finally:
             if not committed:
-                _unlink_quietly(path)
+                unlink_quietly(path)
 
-    def _group_commit(self, acct: _Account, pending: _Pending) -> Delivered:
+    def _group_commit(self, acct: Account, pending: _Pending) -> Delivered:
         """Join the account's commit group; lead it if no commit is running.
 
         Followers sleep on their own event (no thundering herd). A finishing leader
@@ -719,7 +645,7 @@ class SqliteMailStore:
                 successor.wake.set()
         return pending.outcome()
 
-    def _commit_batch(self, acct: _Account, batch: list[_Pending]) -> None:
+    def _commit_batch(self, acct: Account, batch: list[_Pending]) -> None:
         """One directory fsync and one transaction for a whole group.
 
         Sets ``result`` on each committed item and ``error`` on items that failed alone
@@ -736,7 +662,7 @@ class SqliteMailStore:
                 if box is None:
                     row = conn.execute(
                         "SELECT id, uidvalidity, uidnext, highestmodseq FROM mailbox"
-                        " WHERE name = ?",
+                        " WHERE name = ? AND noselect = 0",
                         (item.mailbox_name,),
                     ).fetchone()
                     if row is None:
@@ -768,60 +694,6 @@ class SqliteMailStore:
             item.result = delivered
 
 
-def _write_message(path: Path, prefix: bytes, message: bytes | os.PathLike[str]) -> bytes:
-    """Create ``path`` with ``prefix + message``, fsync it, and return the octets.
-
-    A spool file is copied in :data:`COPY_CHUNK_BYTES` chunks; the octets are also
-    returned (the summary needs them), so memory use is one message either way.
-    """
-    if isinstance(message, bytes | bytearray | memoryview):
-        data = bytes(prefix) + bytes(message)
-        chunks = [data]
-    else:
-        chunks = [bytes(prefix)]
-        with open(message, "rb") as src:
-            while chunk := src.read(COPY_CHUNK_BYTES):
-                chunks.append(chunk)
-        data = b"".join(chunks)
-    with open(path, "xb") as out:
-        for chunk in chunks:
-            out.write(chunk)
-        out.flush()
-        _fsync(out.fileno())
-    return data
-
-
-def _insert_mailbox(conn: sqlite3.Connection, name: str, special_use: str | None) -> int:
-    """Insert a mailbox with the next UIDVALIDITY and a new MODSEQ; return UIDVALIDITY."""
-    uidvalidity, modseq = conn.execute(
-        "UPDATE account SET last_uidvalidity = last_uidvalidity + 1,"
-        " last_modseq = last_modseq + 1 RETURNING last_uidvalidity, last_modseq"
-    ).fetchone()
-    if uidvalidity > MAX_UID:
-        raise StorageError("UIDVALIDITY values exhausted")
-    conn.execute(
-        "INSERT INTO mailbox (name, uidvalidity, uidnext, highestmodseq, special_use)"
-        " VALUES (?, ?, 1, ?, ?)",
-        (name, uidvalidity, modseq, special_use),
-    )
-    return int(uidvalidity)
-
-
-def _mailbox_row(conn: sqlite3.Connection, name: str) -> tuple[Any, ...]:
-    """(id, uidvalidity, uidnext, highestmodseq, recent_uid) of a mailbox.
-
-    Raises:
-        NoSuchMailbox: no mailbox of that (normalized) name.
-    """
-    row = conn.execute(
-        "SELECT id, uidvalidity, uidnext, highestmodseq, recent_uid FROM mailbox WHERE name = ?",
-        (name,),
-    ).fetchone()
-    if row is None:
-        raise NoSuchMailbox(f"no mailbox {name!r}")
-    return tuple(row)
-
-
 def _insert_message(
     conn: sqlite3.Connection, box_id: int, uid: int, modseq: int, item: _Pending
 ) -> None:
@@ -849,18 +721,3 @@ def _insert_message(
         conn.executemany(
             "INSERT OR IGNORE INTO keyword VALUES (?, ?)", [(box_id, k) for k in item.keywords]
         )
-
-
-def _message_info(row: tuple[Any, ...]) -> MessageInfo:
-    uid, modseq, bits, keywords, internal, size, env, body, headers, sent = row
-    return MessageInfo(
-        uid=uid,
-        modseq=modseq,
-        flags=_flag_set(bits, keywords),
-        internal_date=_dt.datetime.fromisoformat(internal),
-        size=size,
-        envelope=json.loads(env),
-        bodystructure=json.loads(body),
-        headers={k: tuple(v) for k, v in json.loads(headers).items()},
-        sent_date=None if sent is None else _dt.datetime.fromisoformat(sent),
-    )

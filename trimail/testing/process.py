@@ -84,6 +84,16 @@ class ServerProcess:
         """The POP3S (implicit TLS) listener's port."""
         return self.ports["pop3s"]
 
+    @property
+    def imap_port(self) -> int:
+        """The IMAP listener's port (143 in production)."""
+        return self.ports["imap"]
+
+    @property
+    def imaps_port(self) -> int:
+        """The IMAPS (implicit TLS) listener's port (993 in production)."""
+        return self.ports["imaps"]
+
     def log_text(self) -> str:
         """Everything logged so far."""
         return "".join(self.log_lines)
@@ -108,6 +118,7 @@ def write_config(
     top_extra: str = "",
     pop3_extra: str = "",
     submission_extra: str = "",
+    imap_extra: str = "",
 ) -> Path:
     """Write a config with every listener on a free loopback port.
 
@@ -119,13 +130,15 @@ def write_config(
         top_extra: TOML lines for the top level (e.g. ``plugins = [...]``).
         pop3_extra: TOML lines for the ``[pop3]`` table.
         submission_extra: TOML lines for the ``[submission]`` table.
+        imap_extra: TOML lines for the ``[imap]`` table.
     """
     path.write_text(
         f'hostname = "{hostname}"\n'
         f"data_dir = {str(data_dir)!r}\n"
         'log_level = "info"\n' + top_extra + "[pop3]\n"
         'listen = ["127.0.0.1:0"]\nlisten_tls = ["127.0.0.1:0"]\n' + pop3_extra + "[submission]\n"
-        'listen = ["127.0.0.1:0"]\nlisten_tls = ["127.0.0.1:0"]\n' + submission_extra + "[smtp]\n"
+        'listen = ["127.0.0.1:0"]\nlisten_tls = ["127.0.0.1:0"]\n' + submission_extra + "[imap]\n"
+        'listen = ["127.0.0.1:0"]\nlisten_tls = ["127.0.0.1:0"]\n' + imap_extra + "[smtp]\n"
         'listen = ["127.0.0.1:0"]\n' + extra,
         encoding="utf-8",
     )
@@ -143,6 +156,7 @@ def running_server(
     top_extra: str = "",
     pop3_extra: str = "",
     submission_extra: str = "",
+    imap_extra: str = "",
     start_timeout: float = 30.0,
 ) -> Iterator[ServerProcess]:
     """Set up domains, users and aliases with the CLI, then run ``trimail serve``.
@@ -156,6 +170,7 @@ def running_server(
         top_extra: TOML lines for the top level of the config.
         pop3_extra: TOML lines for the ``[pop3]`` table.
         submission_extra: TOML lines for the ``[submission]`` table.
+        imap_extra: TOML lines for the ``[imap]`` table.
         start_timeout: seconds to wait for the listeners.
 
     Yields:
@@ -172,6 +187,7 @@ def running_server(
         top_extra=top_extra,
         pop3_extra=pop3_extra,
         submission_extra=submission_extra,
+        imap_extra=imap_extra,
     )
     steps: list[tuple[list[str], str]] = [(["domain", "add", d], "") for d in domains]
     steps += [(["user", "add", a, "--password-stdin"], pw + "\n") for a, pw in users.items()]
@@ -191,7 +207,7 @@ def running_server(
     )
     server = ServerProcess(process=process, config_path=config, data_dir=data_dir)
     ready = threading.Event()
-    wanted = {"smtp", "pop3", "pop3s", "submission", "submissions"}
+    wanted = {"smtp", "pop3", "pop3s", "submission", "submissions", "imap", "imaps"}
 
     def collect() -> None:
         assert process.stderr is not None
