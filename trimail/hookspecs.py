@@ -46,11 +46,12 @@ def trimail_mail_store(config: Config) -> MailStore | None:
 
 @hookspec(firstresult=True)
 def trimail_auth_backend(config: Config, users: UserDatabase) -> AuthBackend | None:
-    """Return the backend that checks user names and passwords (POP3, later SMTP AUTH
-    and IMAP).
+    """Return the backend that checks logins: SMTP AUTH on submission, POP3 (USER/PASS
+    and AUTH) and IMAP (LOGIN and AUTHENTICATE).
 
     Called once per worker at start-up. Stops at the first non-None result; the
-    built-in backend over the user database (argon2id hashes) answers last.
+    built-in backend over the user database (argon2id hashes and SCRAM-SHA-256 keys)
+    answers last.
 
     Args:
         config: the validated server configuration.
@@ -60,9 +61,21 @@ def trimail_auth_backend(config: Config, users: UserDatabase) -> AuthBackend | N
         An object with ``async verify(username: str, password: str) -> str | None``
         that returns the authenticated user's address (``local@domain``, which must be
         a user of the user database to have a mailbox) or None; it must take about
-        the same time whether or not the user exists. Or None to defer.
+        the same time whether or not the user exists. ``verify`` serves PLAIN, LOGIN,
+        USER/PASS and IMAP LOGIN. Or None to defer.
+
+        Optionally the object also has ``async scram_credentials(username: str) ->
+        tuple[str, trimail.sasl.ScramCredentials] | None`` (see
+        `trimail.server.auth.ScramBackend`): the user's address and stored SCRAM keys
+        (salt, iterations, StoredKey, ServerKey; RFC 5802 §3), or None for an unknown
+        user or one without keys. Only then is SCRAM-SHA-256 (RFC 7677) offered; the
+        server runs the exchange, answers None with made-up keys so that it fails like
+        a wrong password, and counts failures in the same login throttle. Backends
+        without the method work as before: PLAIN and LOGIN only.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1
+        optional ``scram_credentials`` for SCRAM-SHA-256.
     """
 
 

@@ -30,7 +30,7 @@ def test_starttls_auth_and_local_delivery(server: ServerProcess) -> None:
         client.rset()
         client.starttls(context=unverified())
         client.ehlo("laptop.example")
-        assert client.esmtp_features["auth"].split() == ["PLAIN", "LOGIN"]
+        assert client.esmtp_features["auth"].split() == ["PLAIN", "LOGIN", "SCRAM-SHA-256"]
         with pytest.raises(smtplib.SMTPAuthenticationError):
             client.login("alice@example.org", "wrong password")
         client.login("alice@example.org", PASSWORD)

@@ -24,6 +24,7 @@ from trimail.storage import (
     sqlite_schema,
 )
 from trimail.storage import sqlite_store as mod
+from trimail.storage.sqlite_schema import SCHEMA_VERSION
 
 WHEN = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -107,13 +108,17 @@ def test_schema_1_is_migrated_in_place(tmp_path: Path) -> None:
     assert (status.uidnext, status.exists, status.unseen, status.size) == (3, 1, 0, len(msg(2)))
     assert store.read_message("alice", "INBOX", 2) == msg(2)
     assert store.messages("alice", "INBOX", [2])[0].flags == {"\\Seen", "$Old"}
+    # rows from before schema 3 carry no IMAP syntax: fetch_cached renders it from JSON
+    (cached,) = store.fetch_cached("alice", "INBOX", [2])
+    assert cached.uid == 2 and cached.flags == {"\\Seen", "$Old"}
+    assert cached.envelope.startswith(b"(") and cached.bodystructure.startswith(b"(")
     assert store.changes_since("alice", "INBOX", 5).expunged == [1]
     assert store.last_modseq("alice") > 7
     store.expunge("alice", "INBOX", [2])
     assert store.read_expunged("alice", "INBOX", 2) == msg(2)
     store.close()
     conn = sqlite3.connect(tmp_path / "alice" / "index.sqlite3")
-    assert conn.execute("SELECT schema_version FROM account").fetchone() == (2,)
+    assert conn.execute("SELECT schema_version FROM account").fetchone() == (SCHEMA_VERSION,)
     conn.close()
     again = SqliteMailStore(tmp_path)  # a second open changes nothing
     assert {m.name for m in again.list_mailboxes("alice")} == set(boxes)

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from trimail.config.model import Config
+from trimail.sasl import ScramCredentials
 from trimail.users.db import UserDatabase, UserDatabaseError, UserInfo, normalize_address
-from trimail.users.passwords import hash_password
+from trimail.users.passwords import hash_password, scram_credentials
 
 
 class AdminError(Exception):
@@ -56,7 +57,12 @@ def _open_store(config: Config) -> Any:
     return open_default_store(accounts)
 
 
-def _read_password(args: argparse.Namespace) -> str:
+def _read_password(args: argparse.Namespace) -> tuple[str, ScramCredentials | None]:
+    """Read a new password; return its argon2 hash and its SCRAM-SHA-256 keys.
+
+    The keys are None (with a note on standard error) when SASLprep refuses the
+    password: it then works with PLAIN and LOGIN only.
+    """
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -66,9 +72,15 @@ def _read_password(args: argparse.Namespace) -> str:
         if getpass.getpass("Again: ") != password:
             raise AdminError("the passwords differ")
     try:
-        return hash_password(password)
+        password_hash = hash_password(password)
     except ValueError as exc:
         raise AdminError(str(exc)) from None
+    try:
+        scram = scram_credentials(password)
+    except ValueError as exc:
+        print(f"note: no SCRAM-SHA-256 keys for this password: {exc}", file=sys.stderr)
+        scram = None
+    return password_hash, scram
 
 
 def _find_user(db: UserDatabase, address: str) -> UserInfo:
@@ -94,8 +106,8 @@ def _domain(config: Config, args: argparse.Namespace) -> int:
 def _user(config: Config, args: argparse.Namespace) -> int:
     with open_users(config) as db:
         if args.action == "add":
-            password_hash = _read_password(args)
-            user = db.add_user(args.address, password_hash)
+            password_hash, scram = _read_password(args)
+            user = db.add_user(args.address, password_hash, scram)
             store = _open_store(config)
             try:
                 store.create_account(user.account_id)
@@ -105,7 +117,7 @@ def _user(config: Config, args: argparse.Namespace) -> int:
         elif args.action == "passwd":
             if db.password_hash(args.address) is None:
                 raise AdminError(f"no user {args.address}")
-            db.set_password_hash(args.address, _read_password(args))
+            db.set_password_hash(args.address, *_read_password(args))
             print(f"changed password of {args.address}")
         elif args.action == "show":
             user = _find_user(db, args.address)
@@ -114,6 +126,8 @@ def _user(config: Config, args: argparse.Namespace) -> int:
             print(f"mail:    {Path(config.data_dir) / 'accounts' / user.account_id}")
             sources = [s for s, t in db.aliases() if t == user.address]
             print(f"aliases: {', '.join(sources) if sources else '(none)'}")
+            has_scram = db.scram_credentials(user.address) is not None
+            print(f"scram:   {'yes' if has_scram else 'no (set the password again to enable)'}")
         elif args.action == "remove":
             user = db.remove_user(args.address)
             dangling = [s for s, t in db.aliases() if t == user.address]

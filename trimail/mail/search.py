@@ -16,7 +16,7 @@ import binascii
 import codecs
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from trimail.mail.sections import MimeTree
 from trimail.mail.summary import _param, parse_address_list
@@ -29,6 +29,7 @@ __all__ = [
     "header_matches",
     "header_text",
     "message_text",
+    "searchable_fields",
     "text_matches",
 ]
 
@@ -191,6 +192,32 @@ def header_matches(values: Iterable[str], needle: str, *, address: bool = False)
         if any(folded in fold_case(c) for c in candidates):
             return True
     return False
+
+
+def searchable_fields(headers: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Folded search text per header field, for a store's SEARCH prefilter.
+
+    For each field, every string `header_matches` compares against (the decoded value,
+    and for address fields the display names, addresses and ``name <address>`` forms),
+    case-folded with `fold_case` and joined by U+001E. So if `header_matches` is True
+    for a needle, ``fold_case(needle)`` is a substring of the field's text.
+
+    Args:
+        headers: lower-cased field name -> raw unfolded values (the summary's cache).
+
+    Returns:
+        field name -> folded text; fields without values are left out.
+    """
+    out = {}
+    for field, values in headers.items():
+        parts = []
+        for value in values:
+            parts.append(fold_case(decode_header_value(value)))
+            if field in ADDRESS_FIELDS:
+                parts.extend(fold_case(c) for c in _address_candidates(value))
+        if parts:
+            out[field] = "\x1e".join(parts)
+    return out
 
 
 # --- message text -----------------------------------------------------------------------

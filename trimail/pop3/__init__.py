@@ -2,8 +2,8 @@
 
 Feed bytes with ``receive_data`` and take events from ``next_event``. Bytes to write
 come from `Reply` events (the engine answered by itself) and from the methods that
-answer `Authenticate`, `Retrieve` and `Quit`; see `Pop3Connection`. No I/O, clock,
-randomness or logging happens here.
+answer `Authenticate`, `SaslAuthenticate`/`SaslResponse`, `Retrieve` and `Quit`; see
+`Pop3Connection`. No I/O, clock, randomness or logging happens here.
 """
 
 from trimail.pop3._config import DEFAULT_MAX_LINE_BYTES, Pop3Config
@@ -22,6 +22,8 @@ from trimail.pop3._events import (
     Quit,
     Reply,
     Retrieve,
+    SaslAuthenticate,
+    SaslResponse,
     Sentinel,
     StartTls,
 )
@@ -51,6 +53,8 @@ __all__ = [
     "RemoteProtocolError",
     "Reply",
     "Retrieve",
+    "SaslAuthenticate",
+    "SaslResponse",
     "Sentinel",
     "StartTls",
     "State",

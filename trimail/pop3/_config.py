@@ -25,6 +25,19 @@ def _printable(_instance: object, attribute: attrs.Attribute[str], value: str) -
         raise ValueError(f"{attribute.name} must be non-empty printable ASCII")
 
 
+def _mechanisms(
+    _instance: object, attribute: attrs.Attribute[tuple[str, ...]], value: object
+) -> None:
+    # RFC 4422 §3.1: 1-20 characters, upper-case letters, digits, "-" and "_"
+    if not isinstance(value, tuple) or not all(
+        isinstance(v, str)
+        and 1 <= len(v) <= 20
+        and all(c.isascii() and (c.isupper() or c.isdigit() or c in "-_") for c in v)
+        for v in value
+    ):
+        raise ValueError(f"{attribute.name} must be a tuple of SASL mechanism names")
+
+
 @attrs.frozen(kw_only=True)
 class Pop3Config:
     """Limits and capabilities of one `Pop3Connection` (units in the field names).
@@ -44,6 +57,9 @@ class Pop3Config:
         auth_allowed: accept USER/PASS and AUTH and advertise them in CAPA. False on
             cleartext connections that are not loopback (RFC 2595 §2.1, RFC 8314).
         stls: offer STLS (RFC 2595 §4) until TLS is active.
+        sasl_mechanisms: what AUTH accepts and CAPA lists as ``SASL ...`` (RFC 2449
+            §6.3), upper-case, when *auth_allowed*. The engine runs PLAIN itself
+            (`Authenticate`); the others go to the driver (`SaslAuthenticate`).
         implementation: the CAPA ``IMPLEMENTATION`` value (RFC 2449 §6.9) and the
             name in the QUIT reply.
     """
@@ -52,4 +68,5 @@ class Pop3Config:
     max_bad_commands: int = attrs.field(default=10, validator=_at_least(0))
     auth_allowed: bool = True
     stls: bool = False
+    sasl_mechanisms: tuple[str, ...] = attrs.field(default=("PLAIN",), validator=_mechanisms)
     implementation: str = attrs.field(default="trimail", validator=_printable)

@@ -3,12 +3,14 @@
 The engine owns the maildrop view once the driver accepted a login: it answers STAT,
 LIST, UIDL, DELE, RSET, NOOP, CAPA and every protocol error itself, as `Reply` events
 carrying the bytes to write. It surfaces only what needs data or policy:
-`Authenticate`, `Retrieve` and `Quit`, each answered by one method call that returns
+`Authenticate`, `SaslAuthenticate`/`SaslResponse` (multi-step SASL mechanisms such as
+SCRAM-SHA-256), `Retrieve` and `Quit`, each answered by one method call that returns
 the bytes to write. No I/O, clock or randomness.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -23,6 +25,8 @@ from trimail.pop3._events import (
     Quit,
     Reply,
     Retrieve,
+    SaslAuthenticate,
+    SaslResponse,
     Sentinel,
     StartTls,
 )
@@ -74,6 +78,12 @@ class Pop3Connection:
                 write(event.data)
             elif isinstance(event, Authenticate):
                 write(conn.accept_login(maildrop) if ok else conn.reject_login("no"))
+            elif isinstance(event, SaslAuthenticate | SaslResponse):
+                step = mechanism_step(event)   # e.g. SCRAM-SHA-256, driver side
+                if step is a challenge:
+                    write(conn.sasl_challenge(step))   # next line: SaslResponse
+                else:                                  # done: as for Authenticate
+                    write(conn.accept_login(maildrop) if ok else conn.reject_login("no"))
             elif isinstance(event, Retrieve):
                 write(conn.send_message(load(event.index)))
             elif isinstance(event, Quit):
@@ -100,7 +110,7 @@ class Pop3Connection:
         self._bad_commands = 0
         self._discarding_line = False  # inside a line over max_line_bytes
         self._user: str | None = None  # accepted USER name, PASS must follow (RFC 1939 §7)
-        self._sasl_pending = False  # "+ " sent for AUTH PLAIN, response line expected
+        self._sasl_mechanism: str | None = None  # "+ " sent: a SASL response line expected
         self._maildrop: Maildrop | None = None
         self._auth_allowed = self.config.auth_allowed  # becomes True after STLS
         self._tls_active = False
@@ -178,7 +188,8 @@ class Pop3Connection:
     # --- answers to owed events --------------------------------------------------------
 
     def accept_login(self, maildrop: Sequence[MaildropEntry]) -> bytes:
-        """Accept the `Authenticate`: open *maildrop* and enter TRANSACTION.
+        """Accept the `Authenticate` (or the SASL exchange of a `SaslAuthenticate` /
+        `SaslResponse`): open *maildrop* and enter TRANSACTION.
 
         Args:
             maildrop: the messages in message-number order (RFC 1939 §5); the engine
@@ -188,10 +199,10 @@ class Pop3Connection:
             ``+OK maildrop has N messages (M octets)``.
 
         Raises:
-            LocalProtocolError: no `Authenticate` owed, or an invalid entry (negative
-                size, bad or duplicate unique_id).
+            LocalProtocolError: no `Authenticate`, `SaslAuthenticate` or `SaslResponse`
+                owed, or an invalid entry (negative size, bad or duplicate unique_id).
         """
-        self._owed_check(Authenticate, ok=True)
+        self._owed_check(*_LOGIN_EVENTS, ok=True)
         problem = check_entries(maildrop)
         if problem is not None:
             raise LocalProtocolError(problem)
@@ -200,7 +211,7 @@ class Pop3Connection:
         return W.ok(self._maildrop_summary())
 
     def reject_login(self, reason: str, code: str = "AUTH") -> bytes:
-        """Refuse the `Authenticate`; stay in AUTHORIZATION.
+        """Refuse the `Authenticate` (or fail the SASL exchange); stay in AUTHORIZATION.
 
         Args:
             reason: the text after the code, e.g. ``"invalid credentials"``.
@@ -212,14 +223,43 @@ class Pop3Connection:
             ``-ERR [code] reason``.
 
         Raises:
-            LocalProtocolError: no `Authenticate` owed, or an unknown *code*.
+            LocalProtocolError: no `Authenticate`, `SaslAuthenticate` or `SaslResponse`
+                owed, or an unknown *code*.
         """
         _check_code(code)
-        self._owed_check(Authenticate, ok=False)
+        self._owed_check(*_LOGIN_EVENTS, ok=False)
         self._answered(ok=False)
         if code == "AUTH":
             self._bad_commands += 1
         return W.err(reason, code)
+
+    def sasl_challenge(self, data: bytes = b"") -> bytes:
+        """Answer the `SaslAuthenticate` / `SaslResponse` with a challenge (RFC 5034 §4).
+
+        The next line from the client is its response: a `SaslResponse`, or ``-ERR``
+        from the engine for ``*`` (cancelled) and invalid base64. The state stays
+        AUTHORIZATION. A mechanism's "additional data with success" (SCRAM's
+        server-final-message) is sent this way too, and the empty response that
+        follows is answered with `accept_login`.
+
+        Args:
+            data: the challenge before base64 (``b""``: the empty challenge ``+ ``).
+
+        Returns:
+            ``+ <base64 data>``.
+
+        Raises:
+            LocalProtocolError: no `SaslAuthenticate` or `SaslResponse` owed.
+        """
+        event = self._owed
+        if self._state is not State.AUTHORIZATION or not isinstance(
+            event, SaslAuthenticate | SaslResponse
+        ):
+            owed = type(event).__name__ if event is not None else "nothing"
+            raise LocalProtocolError(f"no SASL exchange is owed ({owed} is)")
+        self._owed = None
+        self._sasl_mechanism = event.mechanism
+        return b"+ " + base64.b64encode(data) + W.CRLF
 
     def send_message(self, data: bytes) -> bytes:
         """Answer the `Retrieve` with the whole message *data* (RFC 1939 §7).
@@ -296,7 +336,7 @@ class Pop3Connection:
         self._tls_active = True
         self._auth_allowed = auth_allowed
         self._user = None
-        self._sasl_pending = False
+        self._sasl_mechanism = None
         self._buf.clear()
 
     def quit_done(self, ok: bool) -> bytes:
@@ -346,13 +386,14 @@ class Pop3Connection:
 
     # --- internals: answers -----------------------------------------------------------
 
-    def _owed_check(self, event_type: type[Event], *, ok: bool) -> Event:
+    def _owed_check(self, *event_types: type[Event], ok: bool) -> Event:
         event = self._owed
-        if self._state is State.CLOSED or not isinstance(event, event_type):
+        if self._state is State.CLOSED or not isinstance(event, event_types):
             owed = type(event).__name__ if event is not None else "nothing"
-            raise LocalProtocolError(f"no {event_type.__name__} is owed ({owed} is)")
-        if next_state(self._state, event_type, ok=ok) is None:
-            raise LocalProtocolError(f"cannot answer {event_type.__name__} ok={ok} here")
+            wanted = " or ".join(t.__name__ for t in event_types)
+            raise LocalProtocolError(f"no {wanted} is owed ({owed} is)")
+        if next_state(self._state, type(event), ok=ok) is None:
+            raise LocalProtocolError(f"cannot answer {type(event).__name__} ok={ok} here")
         return event
 
     def _answered(self, *, ok: bool) -> None:
@@ -370,7 +411,7 @@ class Pop3Connection:
     # --- internals: lines -------------------------------------------------------------
 
     def _emit(self, event: Event) -> Event:
-        if isinstance(event, Authenticate | Retrieve | Quit | StartTls):
+        if isinstance(event, _OWING):
             self._owed = event
         self._state = ON_EMIT.get((self._state, type(event)), self._state)
         return event
@@ -416,13 +457,13 @@ class Pop3Connection:
         line = bytes(buf[:end])
         del buf[: end + 1]
         line = line.removesuffix(b"\r")  # a bare LF ends a line too (lenient)
-        if self._sasl_pending:
+        if self._sasl_mechanism is not None:
             return self._sasl_response(line)
         return self._command(line)
 
     def _line_too_long(self) -> Event:
         self._user = None
-        self._sasl_pending = False
+        self._sasl_mechanism = None
         return self._error("line too long", "")
 
     def _command(self, line: bytes) -> Event:
@@ -450,7 +491,9 @@ class Pop3Connection:
         if self.config.stls and not self._tls_active:
             capabilities.append("STLS")
         if self._auth_allowed:
-            capabilities += ["USER", "SASL PLAIN"]
+            capabilities.append("USER")
+            if self.config.sasl_mechanisms:  # RFC 2449 §6.3
+                capabilities.append("SASL " + " ".join(self.config.sasl_mechanisms))
         capabilities.append(f"IMPLEMENTATION {self.config.implementation}")
         return self._reply(W.multiline("Capability list follows", capabilities), "CAPA")
 
@@ -488,23 +531,31 @@ class Pop3Connection:
         if refused is not None:
             return refused
         args = arguments(rest)
+        mechanisms = self.config.sasl_mechanisms
         if not args:  # de facto (Outlook): list the mechanisms
-            return self._reply(W.multiline("SASL mechanisms follow", ["PLAIN"]), "AUTH")
+            return self._reply(W.multiline("SASL mechanisms follow", mechanisms), "AUTH")
         if len(args) > 2:
             raise ArgumentError("syntax: AUTH mechanism [initial-response]")
-        if args[0].upper() != b"PLAIN":
+        mechanism = args[0].decode("ascii", "replace").upper()
+        if mechanism not in mechanisms:
             return self._error("unsupported SASL mechanism", "AUTH")
+        if mechanism != "PLAIN":  # the driver runs the exchange
+            initial = base64_response(args[1]) if len(args) == 2 else None
+            return self._emit(SaslAuthenticate(mechanism=mechanism, initial_response=initial))
         if len(args) == 2:  # initial response, RFC 5034 §4
             return self._plain(args[1])
-        self._sasl_pending = True
+        self._sasl_mechanism = mechanism
         return self._reply(b"+ \r\n", "AUTH")  # empty challenge, RFC 5034 §4
 
     def _sasl_response(self, line: bytes) -> Event:
-        self._sasl_pending = False
+        mechanism, self._sasl_mechanism = self._sasl_mechanism, None
+        assert mechanism is not None
         if line == b"*":  # RFC 5034 §4: the client cancels; MUST reject
             return self._error("authentication cancelled", "AUTH", counted=False)
         try:
-            return self._plain(line)
+            if mechanism == "PLAIN":
+                return self._plain(line)
+            return self._emit(SaslResponse(mechanism=mechanism, data=base64_response(line)))
         except ArgumentError as exc:
             return self._error(str(exc), "AUTH")
 
@@ -603,7 +654,11 @@ class Pop3Connection:
         self._buf.clear()
         self._owed = None
         self._user = None
-        self._sasl_pending = False
+        self._sasl_mechanism = None
+
+
+_LOGIN_EVENTS = (Authenticate, SaslAuthenticate, SaslResponse)  # answered by *_login()
+_OWING = (*_LOGIN_EVENTS, Retrieve, Quit, StartTls)  # events that owe an answer
 
 
 def _count(rest: bytes, low: int, high: int | None = None) -> list[bytes]:

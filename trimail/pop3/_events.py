@@ -2,7 +2,8 @@
 
 Outgoing bytes come from exactly two places: ``Reply.data`` of a `Reply` event (the
 engine answered by itself) and the return value of the method that answers an event
-owing a reply (`Authenticate`, `Retrieve`, `Quit`). Write them in the order obtained.
+owing a reply (`Authenticate`, `SaslAuthenticate`, `SaslResponse`, `Retrieve`, `Quit`,
+`StartTls`). Write them in the order obtained.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ class Reply(Event):
     """The engine answered a command itself; write ``data``. Owes nothing.
 
     Used for CAPA, STAT, LIST, UIDL, DELE, RSET, NOOP, USER, the ``+ `` continuation
-    of AUTH, and every ``-ERR`` the engine decides (syntax, wrong state, no such
-    message, line too long, malformed SASL data).
+    of AUTH PLAIN, and every ``-ERR`` the engine decides (syntax, wrong state, no such
+    message, line too long, malformed SASL data, a cancelled SASL exchange).
 
     Attributes:
         data: one complete response: a ``+OK``/``-ERR`` line, a multi-line response
@@ -72,6 +73,42 @@ class Authenticate(Event):
     username: str
     password: str = attrs.field(repr=False)
     mechanism: Literal["USER", "PLAIN"]
+
+
+@attrs.frozen(kw_only=True)
+class SaslAuthenticate(Event):
+    """AUTH with a mechanism other than PLAIN (RFC 5034 §4), e.g. ``SCRAM-SHA-256``.
+
+    Only mechanisms in ``Pop3Config.sasl_mechanisms`` get here. The driver runs the
+    exchange (`trimail.sasl`): answer ``conn.sasl_challenge(data)`` to send a challenge
+    (the client's next line comes as `SaslResponse`), or end it with
+    ``conn.accept_login(maildrop)`` / ``conn.reject_login(reason)`` as for
+    `Authenticate`.
+
+    Attributes:
+        mechanism: the SASL mechanism name, upper-case.
+        initial_response: the base64-decoded initial response (``b""`` for ``=``),
+            or None when the client sent none (then send the empty challenge first).
+    """
+
+    mechanism: str
+    initial_response: bytes | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class SaslResponse(Event):
+    """The client's response line to ``conn.sasl_challenge`` (RFC 5034 §4), decoded.
+
+    Answer like `SaslAuthenticate`. ``*`` (cancel) and invalid base64 never get here:
+    the engine answers them with ``-ERR`` and the exchange is over.
+
+    Attributes:
+        mechanism: the mechanism of the exchange, upper-case.
+        data: the base64-decoded response; may be empty.
+    """
+
+    mechanism: str
+    data: bytes = attrs.field(repr=False)
 
 
 @attrs.frozen(kw_only=True)

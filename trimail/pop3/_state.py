@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import enum
 
-from trimail.pop3._events import Authenticate, Event, Quit, Retrieve, StartTls
+from trimail.pop3._events import (
+    Authenticate,
+    Event,
+    Quit,
+    Retrieve,
+    SaslAuthenticate,
+    SaslResponse,
+    StartTls,
+)
 
 
 class State(enum.Enum):
@@ -49,6 +57,11 @@ ON_EMIT: dict[tuple[State, type[Event]], State] = {
 MOVES: dict[tuple[State, type[Event], bool], State] = {
     (State.AUTHORIZATION, Authenticate, True): State.TRANSACTION,
     (State.AUTHORIZATION, Authenticate, False): State.AUTHORIZATION,
+    # RFC 5034 §4; a challenge (sasl_challenge) answers them too and stays AUTHORIZATION
+    (State.AUTHORIZATION, SaslAuthenticate, True): State.TRANSACTION,
+    (State.AUTHORIZATION, SaslAuthenticate, False): State.AUTHORIZATION,
+    (State.AUTHORIZATION, SaslResponse, True): State.TRANSACTION,
+    (State.AUTHORIZATION, SaslResponse, False): State.AUTHORIZATION,
     (State.TRANSACTION, Retrieve, True): State.TRANSACTION,
     (State.TRANSACTION, Retrieve, False): State.TRANSACTION,
     (State.AUTHORIZATION, StartTls, True): State.AUTHORIZATION,  # RFC 2595 §4

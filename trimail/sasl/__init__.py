@@ -27,19 +27,23 @@ from trimail.sasl.scram import (
     ScramError,
     ScramServer,
     derive_credentials,
+    fake_credentials,
     saslprep,
 )
+from trimail.sasl.scram import MECHANISM as SCRAM_SHA_256
 
 __all__ += [
     "LOGIN_PASSWORD_PROMPT",
     "LOGIN_USERNAME_PROMPT",
     "MAX_MESSAGE_BYTES",
     "MIN_ITERATIONS",
+    "SCRAM_SHA_256",
     "LoginServer",
     "SaslStateError",
     "ScramCredentials",
     "ScramError",
     "ScramServer",
     "derive_credentials",
+    "fake_credentials",
     "saslprep",
 ]

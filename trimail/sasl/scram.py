@@ -171,6 +171,45 @@ def derive_credentials(
     )
 
 
+def fake_credentials(
+    secret: bytes, username: str, iterations: int = MIN_ITERATIONS, *, salt_bytes: int = 16
+) -> ScramCredentials:
+    """Made-up but stable credentials for a user that has none (RFC 5802 §9).
+
+    Give them to `ScramServer.challenge` when the user is unknown (or has no SCRAM
+    keys), so that the exchange goes on as for a real user and fails at the proof:
+    the salt is the same at every attempt and looks like a real one, and no proof
+    matches the StoredKey. Nothing tells the two cases apart on the wire.
+
+    Args:
+        secret: a server secret (random, kept across restarts, at least 16 octets);
+            without it anyone could compute the fake salt and compare.
+        username: the name the client gave, normalized as the caller's lookups do
+            (say, lower-cased), so that spellings of one name get one salt.
+        iterations: the count real users have, so that ``i=`` does not differ.
+        salt_bytes: the length of real users' salts (1 to 32 octets).
+
+    Raises:
+        ValueError: empty *secret*, *salt_bytes* out of range, or fewer than 4096
+            iterations.
+    """
+    if not secret:
+        raise ValueError("empty secret")
+    if not 1 <= salt_bytes <= hashlib.sha256().digest_size:
+        raise ValueError(f"salt_bytes must be 1 to 32, got {salt_bytes}")
+    name = username.encode("utf-8")
+
+    def derive(label: bytes) -> bytes:
+        return _hmac(secret, label + b"\x00" + name)
+
+    return ScramCredentials(
+        salt=derive(b"salt")[:salt_bytes],
+        iterations=iterations,
+        stored_key=derive(b"stored-key"),
+        server_key=derive(b"server-key"),
+    )
+
+
 class _State(enum.Enum):
     START = enum.auto()  # waiting for client-first-message
     FIRST_RECEIVED = enum.auto()  # username known, waiting for credentials

@@ -7,7 +7,7 @@ loads what `needs_octets` says it needs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from trimail.imap._commands import FetchAttribute, Section
 from trimail.imap._values import (
@@ -17,13 +17,26 @@ from trimail.imap._values import (
     render_internaldate,
 )
 from trimail.mail.sections import UnknownTransferEncoding, decode_part, fetch_section, partial
-from trimail.storage.api import MessageInfo
+from trimail.storage.api import CachedFetch, MessageInfo
 
-__all__ = ["FetchFailed", "needs_octets", "render_fetch", "sets_seen"]
+__all__ = [
+    "CACHED_ITEMS",
+    "FetchFailed",
+    "needs_octets",
+    "render_cached",
+    "render_fetch",
+    "sets_seen",
+]
 
 _OCTET_ITEMS = frozenset(
     {"BODY[]", "BINARY", "BINARY.SIZE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
 )
+
+
+CACHED_ITEMS = frozenset(
+    {"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODYSTRUCTURE", "MODSEQ"}
+)
+"""Items `MailStore.fetch_cached` answers without decoding the cached JSON."""
 
 
 class FetchFailed(Exception):
@@ -154,3 +167,31 @@ def _item(
         return b"BINARY.SIZE[" + spec + b"] %d" % len(decoded)
     data, origin = _cut(decoded, att)
     return b"BINARY[" + spec + b"]" + origin + b" " + _literal(data, binary=True)
+
+
+def render_cached(seq: int, item: CachedFetch, names: Sequence[str], *, flags: bytes) -> bytes:
+    """One FETCH response of `CACHED_ITEMS` only, from `CachedFetch` bytes (fast path).
+
+    Args:
+        seq: the message sequence number.
+        item: the cached items.
+        names: the item names in answer order, each in `CACHED_ITEMS`, no duplicates.
+        flags: the rendered FLAGS list.
+    """
+    parts = []
+    for name in names:
+        if name == "UID":
+            parts.append(b"UID %d" % item.uid)
+        elif name == "FLAGS":
+            parts.append(b"FLAGS " + flags)
+        elif name == "RFC822.SIZE":
+            parts.append(b"RFC822.SIZE %d" % item.size)
+        elif name == "ENVELOPE":
+            parts.append(b"ENVELOPE " + item.envelope)
+        elif name == "BODYSTRUCTURE":
+            parts.append(b"BODYSTRUCTURE " + item.bodystructure)
+        elif name == "INTERNALDATE":
+            parts.append(b"INTERNALDATE " + render_internaldate(item.internal_date))
+        else:  # MODSEQ
+            parts.append(b"MODSEQ (%d)" % item.modseq)
+    return b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts))

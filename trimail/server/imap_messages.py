@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from trimail.server.imap_view import MailboxView
 
 CHUNK = 1000  # messages per store read for cached items
+CACHED_CHUNK = 5000  # messages per fetch_cached read (bytes only, no JSON)
 OCTET_CHUNK = 50  # messages per store read when their files are read too
 
 
@@ -91,6 +92,15 @@ async def fetch(session: ImapSession, tag: str, command: C.Fetch) -> bytes:
     if command.vanished:
         await _vanished_earlier(session, command)
     store, account, name = session.store, session.account, view.name
+    names = list(dict.fromkeys(a.name for a in attributes))
+    if not mark_seen and all(
+        a.name in imap_fetch.CACHED_ITEMS and a.section is None for a in attributes
+    ):
+        issued = await _fetch_cached(session, pairs, names, command.changed_since)
+        await session.sync(expunge_ok=command.uid)
+        if issued:
+            return session.ok(tag, "Some messages were expunged", "EXPUNGEISSUED")
+        return session.ok(tag, "FETCH completed")
     issued = False
     chunk_size = OCTET_CHUNK if octets else CHUNK
     for start in range(0, len(pairs), chunk_size):
@@ -149,6 +159,43 @@ async def fetch(session: ImapSession, tag: str, command: C.Fetch) -> bytes:
     if issued:
         return session.ok(tag, "Some messages were expunged", "EXPUNGEISSUED")
     return session.ok(tag, "FETCH completed")
+
+
+async def _fetch_cached(
+    session: ImapSession,
+    pairs: list[tuple[int, int]],
+    names: list[str],
+    changed_since: int | None,
+) -> bool:
+    """FETCH of cached items only, straight from `MailStore.fetch_cached` bytes.
+
+    Returns:
+        True if some messages could not be fetched (expunged for good).
+    """
+    view = _view(session)
+    store, account, name = session.store, session.account, view.name
+    issued = False
+    for start in range(0, len(pairs), CACHED_CHUNK):
+        chunk = pairs[start : start + CACHED_CHUNK]
+        items = await session.thread(
+            lambda chunk=chunk: store.fetch_cached(
+                account, name, [u for _s, u in chunk], include_expunged=True
+            )
+        )
+        by_uid = {i.uid: i for i in items}
+        lines = []
+        for seq, uid in chunk:
+            item = by_uid.get(uid)
+            if item is None:
+                issued = True
+                continue
+            if changed_since is not None and item.modseq <= changed_since:
+                continue
+            flags = session.render_flags(uid, item.flags)
+            lines.append(imap_fetch.render_cached(seq, item, names, flags=flags))
+        session.emit(b"".join(lines))
+        await session.maybe_flush()
+    return issued
 
 
 def _with_flags(info: MessageInfo, change: Any) -> MessageInfo:
@@ -273,17 +320,23 @@ async def search(session: ImapSession, tag: str, command: C.Search) -> bytes:
     store, account, name = session.store, session.account, view.name
     uids = list(view.uids)
 
+    narrowing = imap_search.prefilters(program)
+
     def run() -> list[tuple[int, int, int]]:
         found: list[tuple[int, int, int]] = []  # (seq, uid, modseq)
-        for start in range(0, len(uids), CHUNK):
-            infos = store.messages(
-                account, name, uids[start : start + CHUNK], include_expunged=True
-            )
-            for info in infos:
+        candidates = uids
+        for field, text in narrowing:  # cheap superset first (MailStore.header_candidates)
+            narrowed = store.header_candidates(account, name, field, text)
+            if narrowed is not None:
+                keep = set(narrowed)
+                candidates = [uid for uid in candidates if uid in keep]
+        for start in range(0, len(candidates), CHUNK):
+            chunk = candidates[start : start + CHUNK]
+            for info in store.messages(account, name, chunk, include_expunged=True):
                 cache: list[bytes] = []
 
                 def load(info: MessageInfo = info, cache: list[bytes] = cache) -> bytes:
-                    if not cache:
+                    if not cache:  # one file read per message, and only if needed
                         try:
                             cache.append(store.read_expunged(account, name, info.uid))
                         except (NoSuchMessage, StorageError):

@@ -11,6 +11,7 @@ SELECT, IDLE, ENABLE ...), `imap_mailboxes` (LIST, STATUS, CREATE, APPEND ...) a
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import ssl
@@ -38,11 +39,18 @@ from trimail.imap import (
 )
 from trimail.imap import _commands as C
 from trimail.imap._values import encode_mailbox_name, render_flags
-from trimail.sasl import SaslError, parse_plain
+from trimail.sasl import SCRAM_SHA_256, SaslError, parse_plain
 from trimail.server import imap_mailboxes, imap_messages
-from trimail.server.auth import AuthBackend, LoginBlocked, login_allowed, throttled_login
+from trimail.server.auth import (
+    AuthBackend,
+    LoginBlocked,
+    ScramLogin,
+    login_allowed,
+    sasl_mechanisms,
+    throttled_login,
+)
 from trimail.server.imap_notify import ChangeNotifier
-from trimail.server.imap_view import MailboxView, SyncUpdate
+from trimail.server.imap_view import MailboxView, SyncUpdate, UidListCache
 from trimail.server.session_info import SessionInfo
 from trimail.server.throttle import LoginThrottle
 from trimail.server.transport import SocketTransport, StreamTransport, start_server_tls
@@ -93,6 +101,7 @@ class ImapContext:
         offer_starttls: offer STARTTLS on the cleartext listener.
         shutting_down: set at shutdown; idle sessions are told ``* BYE`` and closed.
         idle: cancel scopes of sessions waiting for a command.
+        uid_lists: recently selected mailboxes' UID lists (fast SELECT).
     """
 
     hostname: str
@@ -106,6 +115,7 @@ class ImapContext:
     offer_starttls: bool = True
     shutting_down: bool = False
     idle: set[trio.CancelScope] = attrs.field(factory=set)
+    uid_lists: UidListCache = attrs.field(factory=UidListCache)
 
     def begin_shutdown(self) -> None:
         """Wake idle sessions so they close now; busy ones close after their command."""
@@ -145,6 +155,7 @@ class ImapSession:
                 and ctx.offer_starttls
                 and not implicit_tls,
                 max_append_bytes=ctx.config.max_message_bytes,
+                auth_mechanisms=sasl_mechanisms(ctx.auth, "PLAIN"),
             ),
             tls_active=implicit_tls,
             loopback=login_allowed(peer_host=info.peer_host, tls=False),
@@ -256,6 +267,7 @@ class ImapSession:
         finally:
             if self.user is not None:
                 self.ctx.notifier.unwatch(self.account)
+            await self.transport.aclose()  # TLS: close_notify (RFC 8446 §6.1)
 
     def _timeout(self) -> float:
         if self.conn.state == State.NOT_AUTHENTICATED:
@@ -453,19 +465,55 @@ class ImapSession:
         return await self._check_login(tag, command.username, command.password, "IMAP LOGIN")
 
     async def authenticate(self, tag: str, command: C.Authenticate) -> bytes | None:
-        """AUTHENTICATE PLAIN (RFC 4616) with or without SASL-IR (RFC 4959)."""
-        if command.mechanism != "PLAIN":
-            raise CommandFailed("NO", f"Unsupported mechanism {command.mechanism}", "CANNOT")
+        """AUTHENTICATE PLAIN (RFC 4616) or SCRAM-SHA-256 (RFC 7677), with or without
+        an initial response (SASL-IR, RFC 4959)."""
+        mechanism = command.mechanism
+        if mechanism not in self.conn.config.auth_mechanisms:
+            raise CommandFailed("NO", f"Unsupported mechanism {mechanism}", "CANNOT")
+        # the SCRAM exchange of this command; a new AUTHENTICATE starts another
+        self._scram: ScramLogin | None = None
+        if mechanism == SCRAM_SHA_256:
+            self._scram = ScramLogin(
+                auth=self.ctx.auth,
+                throttle=self.ctx.throttle,
+                users=self.ctx.users,
+                peer_host=self.info.peer_host,
+                protocol="IMAP AUTHENTICATE",
+            )
+        self._pending_auth = (tag, mechanism)
         if command.initial_response is None:
-            self._pending_auth = (tag, command.mechanism)
             self.emit(self.conn.auth_challenge(b""))
-            return None
-        return await self._plain(tag, command.initial_response)
+        else:
+            await self._auth_response(tag, command.initial_response)
+        return None
 
     async def _auth_response(self, tag: str, data: bytes) -> None:
-        self._pending_auth = None
+        """The client's next AUTHENTICATE message: a challenge back, or the tagged reply.
+
+        SCRAM's server-final-message goes out as one more challenge, answered by an
+        empty line (RFC 3501 §6.2.2 has no success data).
+        """
+        pending, self._pending_auth = self._pending_auth, None
         try:
-            self.emit(await self._plain(tag, data))
+            if self._scram is None or pending is None or pending[1] != SCRAM_SHA_256:
+                self.emit(await self._plain(tag, data))
+                return
+            try:
+                result = await self._scram.step(data)
+            except SaslError:
+                raise CommandFailed("BAD", "Malformed SCRAM-SHA-256 message") from None
+            except LoginBlocked:
+                raise CommandFailed(
+                    "NO", "Too many failed logins; try later", "UNAVAILABLE"
+                ) from None
+            if isinstance(result, bytes):
+                self._pending_auth = pending
+                self.emit(self.conn.auth_challenge(result))
+                return
+            self._scram = None
+            if result is None:
+                raise CommandFailed("NO", "Invalid user name or password", "AUTHENTICATIONFAILED")
+            self.emit(await self._check_login(tag, result.address, "", "", verified=result))
         except CommandFailed as exc:
             self.emit(self.conn.complete(tag, exc.status, exc.text, exc.code))
 
@@ -478,19 +526,33 @@ class ImapSession:
             raise CommandFailed("NO", "Proxy authorization is not allowed", "AUTHORIZATIONFAILED")
         return await self._check_login(tag, creds.authcid, creds.password, "IMAP AUTHENTICATE")
 
-    async def _check_login(self, tag: str, username: str, password: str, protocol: str) -> bytes:
-        try:
-            user = await throttled_login(
-                auth=self.ctx.auth,
-                throttle=self.ctx.throttle,
-                users=self.ctx.users,
-                peer_host=self.info.peer_host,
-                username=username,
-                password=password,
-                protocol=protocol,
-            )
-        except LoginBlocked:
-            raise CommandFailed("NO", "Too many failed logins; try later", "UNAVAILABLE") from None
+    async def _check_login(
+        self,
+        tag: str,
+        username: str,
+        password: str,
+        protocol: str,
+        *,
+        verified: UserInfo | None = None,
+    ) -> bytes:
+        """Log in with *username* and *password* (LOGIN, AUTHENTICATE PLAIN), or as
+        *verified*, a user a SCRAM exchange has authenticated already."""
+        user = verified
+        if user is None:
+            try:
+                user = await throttled_login(
+                    auth=self.ctx.auth,
+                    throttle=self.ctx.throttle,
+                    users=self.ctx.users,
+                    peer_host=self.info.peer_host,
+                    username=username,
+                    password=password,
+                    protocol=protocol,
+                )
+            except LoginBlocked:
+                raise CommandFailed(
+                    "NO", "Too many failed logins; try later", "UNAVAILABLE"
+                ) from None
         if user is None:
             raise CommandFailed("NO", "Invalid user name or password", "AUTHENTICATIONFAILED")
         store = self.store
@@ -557,12 +619,25 @@ class ImapSession:
         claim = not read_only and not self.rev2
         store, account = self.store, self.account
 
+        cache = self.ctx.uid_lists
+
         def open_mailbox() -> tuple[Any, ...]:
             status = store.mailbox_status(account, command.mailbox)
-            modseq, uids = store.message_uids(account, command.mailbox)
+            key = (account, status.name)
+            cached = cache.get(key, status.uidvalidity)
+            if cached is None:
+                modseq, uids = store.message_uids(account, command.mailbox)
+            else:
+                changes = store.changes_since(account, command.mailbox, cached[0])
+                if changes.uidvalidity != status.uidvalidity:
+                    modseq, uids = store.message_uids(account, command.mailbox)
+                else:
+                    modseq, uids = changes.highestmodseq, cache.updated(cached[1], changes)
+            cache.put(key, status.uidvalidity, modseq, uids)
             keywords = store.keywords(account, command.mailbox)
-            mark = store.claim_recent(account, command.mailbox) if claim else None
-            return status, modseq, uids, keywords, mark
+            # \Recent (rev1): claiming writes to the index; only when something is new
+            mark = store.claim_recent(account, command.mailbox) if claim and status.recent else None
+            return status, modseq, uids, keywords, mark  # shared: views never mutate it
 
         try:
             status, modseq, uids, keywords, mark = await self.thread(open_mailbox)
@@ -577,7 +652,7 @@ class ImapSession:
             keywords=set(keywords),
         )
         if mark is not None:
-            view.recent = {uid for uid in uids if uid > mark}
+            view.recent = set(uids[bisect.bisect_right(uids, mark) :])
         self.view = view
         self.saved_search = []
         self.emit(self.flags_responses())

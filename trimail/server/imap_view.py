@@ -18,7 +18,7 @@ import attrs
 
 from trimail.storage.api import MailboxChanges, MessageFlags
 
-__all__ = ["MailboxView", "SyncUpdate"]
+__all__ = ["MailboxView", "SyncUpdate", "UidListCache"]
 
 
 @attrs.define(kw_only=True)
@@ -60,7 +60,8 @@ class MailboxView:
     Attributes:
         name: the mailbox name (UTF-8).
         uidvalidity: UIDVALIDITY at SELECT.
-        uids: the view, ascending; seq n is ``uids[n-1]``.
+        uids: the view, ascending; seq n is ``uids[n-1]``. Replaced, never changed in
+            place, so it may be shared with `UidListCache`.
         synced_modseq: every change up to this MODSEQ is in the view (or pending).
         read_only: EXAMINE, or SELECT of a mailbox we may not change.
         recent: UIDs this session sees as ``\\Recent`` (rev1 only).
@@ -180,7 +181,7 @@ class MailboxView:
             self.pending_expunges = set()
         if new:
             new.sort()
-            self.uids.extend(new)
+            self.uids = self.uids + new  # never in place: the list may be shared (cache)
             update.exists = len(self.uids)
             if claim_recent and recent_mark is not None:
                 self.recent.update(uid for uid in new if uid > recent_mark)
@@ -195,3 +196,45 @@ class MailboxView:
         self.synced_modseq = max(self.synced_modseq, changes.highestmodseq)
         self.reported = {}
         return update
+
+
+class UidListCache:
+    """Recently selected mailboxes' UID lists, per worker process, for a fast SELECT.
+
+    SELECT of a 100,000-message mailbox would read 100,000 UIDs from the index; with a
+    cached list it reads only the changes since (`MailStore.changes_since`, usually
+    none) and copies the list. Keyed by (account, mailbox name); an entry is used only
+    while the mailbox keeps its UIDVALIDITY.
+
+    Args:
+        max_entries: mailboxes kept; the least recently used goes first.
+    """
+
+    def __init__(self, max_entries: int = 32) -> None:
+        self._entries: dict[tuple[str, str], tuple[int, int, list[int]]] = {}
+        self._max = max_entries
+
+    def get(self, key: tuple[str, str], uidvalidity: int) -> tuple[int, list[int]] | None:
+        """``(modseq, uids)`` cached for ``key`` under ``uidvalidity``, or None."""
+        entry = self._entries.pop(key, None)
+        if entry is None or entry[0] != uidvalidity:
+            return None
+        self._entries[key] = entry  # most recently used last
+        return entry[1], entry[2]
+
+    def put(self, key: tuple[str, str], uidvalidity: int, modseq: int, uids: list[int]) -> None:
+        """Remember ``uids`` (the caller must not change the list afterwards)."""
+        self._entries.pop(key, None)
+        self._entries[key] = (uidvalidity, modseq, uids)
+        while len(self._entries) > self._max:
+            del self._entries[next(iter(self._entries))]
+
+    @staticmethod
+    def updated(uids: list[int], changes: MailboxChanges) -> list[int]:
+        """A new list: ``uids`` with the expunged removed and new arrivals appended."""
+        top = uids[-1] if uids else 0
+        new = sorted({c.uid for c in changes.changed if c.uid > top})
+        if changes.expunged:
+            gone = set(changes.expunged)
+            return [uid for uid in uids if uid not in gone] + new
+        return uids + new if new else uids

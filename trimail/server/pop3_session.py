@@ -26,9 +26,19 @@ from trimail.pop3 import (
     RemoteProtocolError,
     Reply,
     Retrieve,
+    SaslAuthenticate,
+    SaslResponse,
     StartTls,
 )
-from trimail.server.auth import AuthBackend, LoginBlocked, login_allowed, throttled_login
+from trimail.sasl import SaslError
+from trimail.server.auth import (
+    AuthBackend,
+    LoginBlocked,
+    ScramLogin,
+    login_allowed,
+    sasl_mechanisms,
+    throttled_login,
+)
 from trimail.server.session_info import SessionInfo
 from trimail.server.throttle import LoginThrottle
 from trimail.server.transport import SocketTransport, StreamTransport, start_server_tls
@@ -108,6 +118,7 @@ class Pop3Session:
             Pop3Config(
                 auth_allowed=implicit_tls or login_allowed(peer_host=info.peer_host, tls=info.tls),
                 stls=ctx.offer_stls and ctx.tls_context is not None and not implicit_tls,
+                sasl_mechanisms=sasl_mechanisms(ctx.auth, "PLAIN"),
             )
         )
         self.user: UserInfo | None = None
@@ -115,6 +126,7 @@ class Pop3Session:
         self.uids: list[int] = []
         self._reads = trio.CancelScope(deadline=math.inf)
         self._command_deadline: float | None = None
+        self._scram: ScramLogin | None = None
 
     async def run(self) -> None:
         """Serve the session; never raises on peer errors."""
@@ -138,6 +150,7 @@ class Pop3Session:
         finally:
             if self.lock is not None:
                 self.lock.release()
+            await self.transport.aclose()  # TLS: close_notify (RFC 8446 §6.1)
 
     async def _receive(self) -> None:
         if self.ctx.shutting_down:
@@ -170,6 +183,8 @@ class Pop3Session:
                 await self.transport.send_all(data)
             case Authenticate():
                 await self.transport.send_all(await self._login(event))
+            case SaslAuthenticate() | SaslResponse():
+                await self.transport.send_all(await self._sasl_step(event))
             case Retrieve():
                 await self.transport.send_all(await self._retrieve(event))
             case StartTls():
@@ -203,12 +218,11 @@ class Pop3Session:
         self.transport = transport
 
     async def _login(self, event: Authenticate) -> bytes:
-        users, store, mailbox = self.ctx.users, self.ctx.store, self.ctx.config.mailbox_name
         try:
             user = await throttled_login(
                 auth=self.ctx.auth,
                 throttle=self.ctx.throttle,
-                users=users,
+                users=self.ctx.users,
                 peer_host=self.info.peer_host,
                 username=event.username,
                 password=event.password,
@@ -218,6 +232,44 @@ class Pop3Session:
             return self.conn.reject_login("Too many failed logins; try later", code="SYS/TEMP")
         if user is None:
             return self.conn.reject_login("Invalid user name or password")
+        return await self._open_maildrop(user)
+
+    async def _sasl_step(self, event: SaslAuthenticate | SaslResponse) -> bytes:
+        """One round of AUTH SCRAM-SHA-256 (RFC 5034 §4, RFC 7677).
+
+        No initial response: the empty challenge asks for the client-first-message.
+        The server-final-message goes out as a last challenge, answered empty.
+        """
+        if isinstance(event, SaslAuthenticate):
+            self._scram = ScramLogin(
+                auth=self.ctx.auth,
+                throttle=self.ctx.throttle,
+                users=self.ctx.users,
+                peer_host=self.info.peer_host,
+                protocol="POP3",
+            )
+            if event.initial_response is None:
+                return self.conn.sasl_challenge(b"")
+            data = event.initial_response
+        else:
+            data = event.data
+        assert self._scram is not None and event.mechanism == "SCRAM-SHA-256"
+        try:
+            result = await self._scram.step(data)
+        except SaslError as exc:
+            return self.conn.reject_login(f"Malformed SCRAM message: {exc}")
+        except LoginBlocked:
+            return self.conn.reject_login("Too many failed logins; try later", code="SYS/TEMP")
+        if isinstance(result, bytes):
+            return self.conn.sasl_challenge(result)
+        self._scram = None
+        if result is None:
+            return self.conn.reject_login("Invalid user name or password")
+        return await self._open_maildrop(result)
+
+    async def _open_maildrop(self, user: UserInfo) -> bytes:
+        """Lock and list the logged-in user's maildrop; answer the login."""
+        store, mailbox = self.ctx.store, self.ctx.config.mailbox_name
 
         def open_maildrop() -> tuple[MaildropLock | None, list[MaildropEntry], list[int]]:
             if not store.account_exists(user.account_id):

@@ -7,6 +7,7 @@ MAIL, RCPT, DATA, end of data) with hooks, routing and delivery, and owns the ti
 
 from __future__ import annotations
 
+import base64
 import datetime
 import logging
 import math
@@ -22,8 +23,8 @@ from trimail.config.model import SmtpListenerConfig, SubmissionListenerConfig
 from trimail.mail.envelope import Envelope
 from trimail.mail.reply import Reply
 from trimail.mail.trace import with_protocol
-from trimail.sasl import SaslError
-from trimail.server.auth import LoginBlocked, login_allowed, throttled_login
+from trimail.sasl import SCRAM_SHA_256, SaslError
+from trimail.server.auth import LoginBlocked, ScramLogin, login_allowed, throttled_login
 from trimail.server.delivery import (
     R250_RCPT_OK,
     R451_LOCAL_ERROR,
@@ -34,7 +35,6 @@ from trimail.server.delivery import (
 from trimail.server.session_info import SessionInfo
 from trimail.server.spool import MessageBuffer
 from trimail.server.submission import (
-    MECHANISMS,
     R235_OK,
     R450_RATE_LIMITED,
     R451_NO_RELAY_YET,
@@ -184,7 +184,7 @@ class SmtpSession:
         self._reads = trio.CancelScope(deadline=math.inf)
         self.content = MessageBuffer(ctx.spool_dir)
         self.user: UserInfo | None = None
-        self._sasl: SaslExchange | None = None
+        self._sasl: SaslExchange | ScramLogin | None = None
         self._offer_auth()
         self._reset_transaction()
 
@@ -216,6 +216,7 @@ class SmtpSession:
             log.debug("%s: connection lost", self.info.peer_host)
         finally:
             self.content.discard()
+            await self.transport.aclose()  # TLS: close_notify (RFC 8446 §6.1)
 
     async def _send(self, reply: Reply) -> None:
         data = self.conn.send(reply)
@@ -326,14 +327,25 @@ class SmtpSession:
         """Submission offers password AUTH over TLS, or to loopback clients only."""
         if self.ctx.submission is not None and self.user is None:
             allowed = login_allowed(peer_host=self.info.peer_host, tls=self.info.tls)
-            self.conn.offer_auth(MECHANISMS if allowed else ())
+            self.conn.offer_auth(self.ctx.submission.mechanisms if allowed else ())
 
     async def _auth_step(self, mechanism: str | None, data: bytes | None) -> None:
         """One round of AUTH (RFC 4954): a 334 challenge, or the verdict."""
         policy = self.ctx.submission
         assert policy is not None
-        if mechanism is not None:
+        if mechanism == SCRAM_SHA_256:
+            self._sasl = ScramLogin(
+                auth=policy.auth,
+                throttle=policy.throttle,
+                users=policy.users,
+                peer_host=self.info.peer_host,
+                protocol="SMTP AUTH",
+            )
+        elif mechanism is not None:
             self._sasl = SaslExchange(mechanism=mechanism)
+        if isinstance(self._sasl, ScramLogin):
+            await self._scram_step(self._sasl, data)
+            return
         assert self._sasl is not None
         try:
             result = self._sasl.step(data)
@@ -362,6 +374,37 @@ class SmtpSession:
         if user is None:
             await self._send(R535_BAD)
             return
+        await self._authenticated(user)
+
+    async def _scram_step(self, scram: ScramLogin, data: bytes | None) -> None:
+        """One round of AUTH SCRAM-SHA-256 (RFC 4954 §4, RFC 7677).
+
+        No initial response: an empty 334 asks for the client-first-message. The
+        server-final-message goes out in a last 334, answered by an empty line.
+        """
+        if data is None:
+            await self._send(Reply(code=334, text=""))
+            return
+        try:
+            result = await scram.step(data)
+        except SaslError:
+            self._sasl = None
+            await self._send(R501_BAD_SASL)
+            return
+        except LoginBlocked:
+            self._sasl = None
+            await self._send(R454_BLOCKED)
+            return
+        if isinstance(result, bytes):
+            await self._send(Reply(code=334, text=base64.b64encode(result).decode("ascii")))
+            return
+        self._sasl = None
+        if result is None:
+            await self._send(R535_BAD)
+            return
+        await self._authenticated(result)
+
+    async def _authenticated(self, user: UserInfo) -> None:
         self.user = user
         self.info = attrs.evolve(self.info, authenticated_as=user.address)
         await self._send(R235_OK)

@@ -24,11 +24,12 @@ import attrs
 from trimail.mail.address import Mailbox, ReversePath
 from trimail.mail.reply import Reply
 from trimail.sasl import LOGIN_USERNAME_PROMPT, LoginServer, SaslError, parse_plain
-from trimail.server.auth import AuthBackend
+from trimail.server.auth import AuthBackend, sasl_mechanisms
 from trimail.server.throttle import LoginThrottle
 from trimail.users.db import Resolution, UserDatabase, UserInfo
 
 MECHANISMS = ("PLAIN", "LOGIN")  # password mechanisms: offered over TLS or loopback only
+# and SCRAM-SHA-256 (RFC 7677) after them when the auth backend supports it
 
 R530_AUTH_REQUIRED = Reply(code=530, enhanced_status="5.7.0", text="Authentication required")
 R553_NOT_YOUR_ADDRESS = Reply(
@@ -65,6 +66,11 @@ class SubmissionPolicy:
     max_messages_per_hour: int = 500
     clock: Callable[[], float] = time.monotonic
     _sent: dict[str, collections.deque[float]] = attrs.field(factory=dict)
+
+    @property
+    def mechanisms(self) -> tuple[str, ...]:
+        """What AUTH offers where passwords are allowed (RFC 4954 §3)."""
+        return sasl_mechanisms(self.auth, *MECHANISMS)
 
     def allow_message(self, user: UserInfo) -> bool:
         """Count one message for *user*; False if over ``max_messages_per_hour``."""

@@ -13,10 +13,13 @@ Other streams (a TLS stream later) keep the plain ``trio.abc.Stream`` interface;
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 
 import trio
+
+CLOSE_SECONDS = 2.0  # the most a session's end waits to send a TLS close_notify
 
 
 class SocketTransport:
@@ -68,6 +71,9 @@ class SocketTransport:
             except OSError as exc:
                 raise trio.BrokenResourceError(str(exc)) from exc
 
+    async def aclose(self) -> None:
+        """Nothing to do: the listener closes the socket when the session ends."""
+
 
 class StreamTransport:
     """The same two methods over any trio stream (a ``trio.SSLStream`` after STARTTLS).
@@ -96,6 +102,20 @@ class StreamTransport:
     async def receive_some(self, max_bytes: int) -> bytes:
         """Read up to *max_bytes*; ``b""`` at end of stream."""
         return bytes(await self._stream.receive_some(max_bytes))
+
+    async def aclose(self) -> None:
+        """End TLS with a close_notify (RFC 8446 §6.1), then close the connection.
+
+        Waits at most `CLOSE_SECONDS` (a peer that stopped reading cannot block the
+        session's end) and never raises.
+        """
+        gone = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+        with (
+            trio.CancelScope(shield=True),
+            trio.move_on_after(CLOSE_SECONDS),
+            contextlib.suppress(*gone),
+        ):
+            await self._stream.aclose()
 
 
 async def start_server_tls(

@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_MAILBOXES",
     "EXPUNGED_GRACE_SECONDS",
     "SYSTEM_FLAGS",
+    "CachedFetch",
     "CopyResult",
     "Delivered",
     "InvalidMailboxName",
@@ -180,6 +181,31 @@ class MessageInfo:
     bodystructure: list[Any]
     headers: Mapping[str, tuple[str, ...]]
     sent_date: _dt.datetime | None
+
+
+@attrs.frozen(kw_only=True)
+class CachedFetch:
+    """The cached FETCH items of one message, ENVELOPE and BODYSTRUCTURE already in IMAP
+    syntax (RFC 3501 §7.4.2), so FETCH of many messages copies bytes.
+
+    Attributes:
+        uid: the UID.
+        modseq: the message's MODSEQ (RFC 7162 §3.1).
+        flags: system flags and keywords, exact spelling.
+        internal_date: INTERNALDATE, timezone-aware.
+        size: RFC822.SIZE in octets.
+        envelope: the ENVELOPE as IMAP bytes, valid for every client (8-bit text in
+            literals), e.g. ``b'("Fri, 27 Nov 2026 ..." "Lunch" ...)'``.
+        bodystructure: the BODYSTRUCTURE (with extension data) as IMAP bytes.
+    """
+
+    uid: int
+    modseq: int
+    flags: frozenset[str]
+    internal_date: _dt.datetime
+    size: int
+    envelope: bytes
+    bodystructure: bytes
 
 
 @attrs.frozen(kw_only=True)
@@ -491,6 +517,51 @@ class MailStore(Protocol):
             include_expunged: also return messages expunged within the grace period
                 (their last state: flags and MODSEQ as they were before the expunge),
                 for sessions not yet told of the expunge.
+
+        Raises:
+            NoSuchAccount, NoSuchMailbox, StorageError.
+        """
+        ...
+
+    def fetch_cached(
+        self,
+        account_id: str,
+        mailbox_name: str,
+        uids: Iterable[int],
+        *,
+        include_expunged: bool = False,
+    ) -> list[CachedFetch]:
+        """The FETCH-ready cached items of the named messages, ascending by UID.
+
+        What FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE) needs, without decoding the
+        cached JSON: the backend keeps ENVELOPE and BODYSTRUCTURE in IMAP syntax
+        (:mod:`trimail.mail.imap_syntax`, rendered with ``utf8=False``).
+
+        Args:
+            uids: the UIDs wanted; missing ones are left out.
+            include_expunged: as for `messages`.
+
+        Raises:
+            NoSuchAccount, NoSuchMailbox, StorageError.
+        """
+        ...
+
+    def header_candidates(
+        self, account_id: str, mailbox_name: str, field: str, text: str
+    ) -> list[int] | None:
+        """UIDs whose cached header field may contain ``text`` (SEARCH prefilter).
+
+        A superset of the messages whose decoded field (RFC 2047) contains ``text``
+        case-insensitively (RFC 3501 §6.4.4): the caller checks each candidate exactly.
+        Lets SEARCH SUBJECT/FROM/... skip most messages without decoding them.
+
+        Args:
+            field: a lower-cased field name of `SUMMARY_HEADER_FIELDS`.
+            text: the search string, non-empty.
+
+        Returns:
+            Candidate UIDs, ascending; None if the backend cannot narrow the search
+            (then every message is a candidate).
 
         Raises:
             NoSuchAccount, NoSuchMailbox, StorageError.

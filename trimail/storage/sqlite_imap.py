@@ -18,13 +18,18 @@ they keep (IMAP-NOTES §2):
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import uuid
 from collections.abc import Iterable, Sequence
 from operator import itemgetter
 from typing import Any
 
+from trimail.mail.imap_syntax import render_bodystructure, render_envelope
+from trimail.mail.search import fold_case
+from trimail.mail.summary import SUMMARY_HEADER_FIELDS
 from trimail.storage.api import (
+    CachedFetch,
     CopyResult,
     MailboxChanges,
     MailboxExists,
@@ -43,6 +48,7 @@ from trimail.storage.sqlite_schema import (
     SEEN_BIT,
     SQL_BATCH,
     ModseqCounter,
+    flag_set,
     gc_paused,
     insert_mailbox,
     mailbox_row,
@@ -76,7 +82,8 @@ STORE_MODES = ("replace", "add", "remove")
 """``store_flags`` modes: ``FLAGS``, ``+FLAGS``, ``-FLAGS`` (RFC 3501 §6.4.6)."""
 
 _MOVED_COLUMNS = (
-    "system_flags, keywords, internal_date, size, envelope, bodystructure, headers, sent_date"
+    "system_flags, keywords, internal_date, size, envelope, bodystructure, headers, sent_date,"
+    " imap_envelope, imap_bodystructure, search_text"
 )
 
 
@@ -465,6 +472,105 @@ def messages(
             rows.extend(gone.values())
     rows.sort(key=itemgetter(0))
     return message_infos(rows)
+
+
+_CACHED_COLUMNS = (
+    "uid, modseq, system_flags, keywords, internal_date, size,"
+    " coalesce(imap_envelope, envelope), coalesce(imap_bodystructure, bodystructure),"
+    " imap_envelope IS NULL, imap_bodystructure IS NULL"
+)
+
+
+_EMPTY_ENVELOPE = b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
+_EMPTY_BODYSTRUCTURE = b'("TEXT" "PLAIN" NIL NIL NIL "7BIT" 0 0 NIL NIL NIL NIL)'
+
+
+def _render_cached(env: Any, body: Any, env_json: bool, body_json: bool) -> tuple[bytes, bytes]:
+    """IMAP syntax for a row stored before schema 3 (its JSON columns; a malformed cache
+    gives empty forms rather than failing the whole FETCH)."""
+    try:
+        if env_json:
+            env = render_envelope(json.loads(env), utf8=False)
+        if body_json:
+            body = render_bodystructure(json.loads(body), extensible=True, utf8=False)
+    except ValueError:
+        env = _EMPTY_ENVELOPE if env_json else env
+        body = _EMPTY_BODYSTRUCTURE if body_json else body
+    return env, body
+
+
+def fetch_cached(
+    acct: Account, name: str, uids: Iterable[int], *, include_expunged: bool, cutoff: float
+) -> list[CachedFetch]:
+    """FETCH-ready cached items; see `MailStore.fetch_cached`.
+
+    Rows stored before schema version 3 hold no IMAP syntax; theirs is rendered from
+    the JSON columns here.
+    """
+    wanted = clean_uids(uids)
+    with acct.snapshot() as conn, gc_paused(len(wanted)):
+        box_id = mailbox_row(conn, name)[0]
+        rows = list(
+            select_by_uids(
+                conn,
+                f"SELECT {_CACHED_COLUMNS} FROM message WHERE mailbox_id = ? AND {{uids}}",
+                box_id,
+                wanted,
+            )
+        )
+        if include_expunged and len(rows) < len(wanted):
+            found = {row[0] for row in rows}
+            missing = [uid for uid in wanted if uid not in found]
+            gone = {
+                row[0]: row
+                for row in select_by_uids(
+                    conn,
+                    f"SELECT {_CACHED_COLUMNS} FROM expunged WHERE mailbox_id = ? AND {{uids}}"
+                    " AND expunged_at >= ? ORDER BY expunged_at",
+                    box_id,
+                    missing,
+                    (cutoff,),
+                )
+            }
+            rows.extend(gone.values())
+        rows.sort(key=itemgetter(0))
+        fromiso = _dt.datetime.fromisoformat
+        out = []
+        for uid, modseq, bits, kws, internal, size, env, body, env_json, body_json in rows:
+            if env_json or body_json:
+                env, body = _render_cached(env, body, env_json, body_json)
+            out.append(
+                CachedFetch(
+                    uid=uid,
+                    modseq=modseq,
+                    flags=flag_set(bits, kws),
+                    internal_date=fromiso(internal),
+                    size=size,
+                    envelope=env,
+                    bodystructure=body,
+                )
+            )
+        return out
+
+
+def header_candidates(acct: Account, name: str, field: str, text: str) -> list[int] | None:
+    """SEARCH prefilter on ``search_text``; see `MailStore.header_candidates`.
+
+    ``search_text`` holds, per field, every string SEARCH compares against, decoded and
+    folded (:func:`trimail.mail.search.searchable_fields`), so ``instr`` of the folded
+    text finds a superset of the exact matches. Rows from before schema 3 (NULL) are
+    always candidates.
+    """
+    if not text or field not in SUMMARY_HEADER_FIELDS:
+        return None
+    with acct.snapshot() as conn:
+        box_id = mailbox_row(conn, name)[0]
+        rows = conn.execute(
+            "SELECT uid FROM message WHERE mailbox_id = ? AND CASE WHEN search_text IS NULL"
+            " THEN 1 ELSE instr(json_extract(search_text, ?), ?) > 0 END ORDER BY uid",
+            (box_id, "$." + json.dumps(field), fold_case(text)),
+        ).fetchall()
+    return [row[0] for row in rows]
 
 
 def read_expunged(acct: Account, name: str, uid: int, cutoff: float) -> bytes:

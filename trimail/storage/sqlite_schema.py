@@ -14,6 +14,12 @@ Versions:
    scan the mailbox; the ``expunged`` table (the last state and file
    of each message expunged within the grace period, RFC 2180 §4.1); the default
    mailboxes (``DEFAULT_MAILBOXES``).
+3. ``imap_envelope`` and ``imap_bodystructure`` on ``message`` and ``expunged``: the
+   ENVELOPE and BODYSTRUCTURE already in IMAP syntax (:mod:`trimail.mail.imap_syntax`),
+   so FETCH of cached items copies bytes; ``search_text``, a JSON object of folded,
+   decoded header text per field (:func:`trimail.mail.search.searchable_fields`), so
+   SEARCH FROM/SUBJECT/... is narrowed in SQL. NULL for rows stored before version 3:
+   rendered from the JSON columns when read, and always SEARCH candidates.
 """
 
 from __future__ import annotations
@@ -58,7 +64,7 @@ __all__ = [
     "split_flags",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MAX_UID = 0xFFFFFFFF  # nz-number, RFC 3501 §9
 MAX_MODSEQ = (1 << 63) - 1  # RFC 7162 §3.1
 SQL_BATCH = 500  # host parameters per IN (...) list, well under SQLite's limit
@@ -70,7 +76,7 @@ _ATOM_SPECIALS = frozenset('(){ %*"\\]')
 # as :func:`message_info` decodes them).
 MESSAGE_COLUMNS = (
     "uid, modseq, system_flags, keywords, internal_date, size, envelope,"
-    " bodystructure, headers, sent_date"
+    " bodystructure, headers, sent_date, imap_envelope, imap_bodystructure, search_text"
 )
 
 # The current schema, for a new index. Statements run one by one inside the caller's
@@ -114,6 +120,9 @@ _SCHEMA: tuple[str, ...] = (
     headers TEXT NOT NULL,                     -- JSON object: lower-name -> [values]
     sent_date TEXT,                            -- Date: parsed, ISO 8601, or NULL
     file TEXT NOT NULL UNIQUE,                 -- name in messages/
+    imap_envelope BLOB,                        -- IMAP syntax (version 3), or NULL
+    imap_bodystructure BLOB,                   -- IMAP syntax (version 3), or NULL
+    search_text TEXT,                          -- JSON: field -> folded text, or NULL
     UNIQUE (mailbox_id, uid)
 )""",
     "CREATE INDEX message_modseq ON message (mailbox_id, modseq)",
@@ -142,7 +151,10 @@ _EXPUNGED_SCHEMA: tuple[str, ...] = (
     headers TEXT NOT NULL,
     sent_date TEXT,
     file TEXT NOT NULL,             -- may also be named by a live row (MOVE)
-    expunged_at REAL NOT NULL       -- seconds since the epoch, the store's clock
+    expunged_at REAL NOT NULL,      -- seconds since the epoch, the store's clock
+    imap_envelope BLOB,
+    imap_bodystructure BLOB,
+    search_text TEXT
 )""",
     "CREATE INDEX expunged_uid ON expunged (mailbox_id, uid)",
     "CREATE INDEX expunged_at ON expunged (expunged_at)",
@@ -215,6 +227,8 @@ def init_index(conn: sqlite3.Connection, *, uidvalidity_seed: int) -> None:
         raise StorageError(f"index schema {version} is newer than this trimail's")
     if version < 2:
         _migrate_1_to_2(conn)
+    if version < 3:
+        _migrate_2_to_3(conn)
     conn.execute("UPDATE account SET schema_version = ?", (SCHEMA_VERSION,))
 
 
@@ -229,6 +243,18 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     for statement in (*_EXPUNGED_SCHEMA, *_COUNTER_SCHEMA):
         conn.execute(statement)
     _add_default_mailboxes(conn)
+
+
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    for table in ("message", "expunged"):
+        columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for column, kind in (
+            ("imap_envelope", "BLOB"),
+            ("imap_bodystructure", "BLOB"),
+            ("search_text", "TEXT"),
+        ):
+            if column not in columns:  # a version 1 index got them from _EXPUNGED_SCHEMA
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def _add_default_mailboxes(conn: sqlite3.Connection) -> None:
@@ -430,7 +456,9 @@ def _message_infos(rows: Sequence[Sequence[Any]]) -> list[MessageInfo]:
     for start in range(0, len(rows), _DECODE_BATCH):
         chunk = rows[start : start + _DECODE_BATCH]
         docs = json.loads("[" + ",".join(f"{r[6]},{r[7]},{r[8]}" for r in chunk) + "]")
-        for i, (uid, modseq, bits, keywords, internal, size, _e, _b, _h, sent) in enumerate(chunk):
+        for i, (uid, modseq, bits, keywords, internal, size, _e, _b, _h, sent, *_) in enumerate(
+            chunk
+        ):
             headers = docs[3 * i + 2]
             out.append(
                 MessageInfo(

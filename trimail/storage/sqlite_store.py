@@ -62,10 +62,13 @@ from pathlib import Path
 
 import attrs
 
+from trimail.mail.imap_syntax import render_bodystructure, render_envelope
+from trimail.mail.search import searchable_fields
 from trimail.mail.summary import MessageSummary, summarize
 from trimail.storage import sqlite_imap as imap
 from trimail.storage.api import (
     EXPUNGED_GRACE_SECONDS,
+    CachedFetch,
     CopyResult,
     Delivered,
     InvalidMailboxName,
@@ -164,6 +167,9 @@ class _Pending:
     system_flags: int
     keywords: list[str]
     internal_date: _dt.datetime
+    imap_envelope: bytes | None = None  # IMAP syntax, rendered outside the commit
+    imap_bodystructure: bytes | None = None
+    search_text: str | None = None  # JSON, trimail.mail.search.searchable_fields
     done: bool = False
     result: Delivered | None = None
     error: BaseException | None = None
@@ -513,6 +519,31 @@ class SqliteMailStore:
             cutoff=self._expunged_cutoff(),
         )
 
+    def fetch_cached(
+        self,
+        account_id: str,
+        mailbox_name: str,
+        uids: Iterable[int],
+        *,
+        include_expunged: bool = False,
+    ) -> list[CachedFetch]:
+        """See :meth:`MailStore.fetch_cached`."""
+        acct = self._account(account_id)
+        return imap.fetch_cached(
+            acct,
+            normalize_mailbox_name(mailbox_name),
+            uids,
+            include_expunged=include_expunged,
+            cutoff=self._expunged_cutoff(),
+        )
+
+    def header_candidates(
+        self, account_id: str, mailbox_name: str, field: str, text: str
+    ) -> list[int] | None:
+        """See :meth:`MailStore.header_candidates`."""
+        acct = self._account(account_id)
+        return imap.header_candidates(acct, normalize_mailbox_name(mailbox_name), field, text)
+
     def read_expunged(self, account_id: str, mailbox_name: str, uid: int) -> bytes:
         """See :meth:`MailStore.read_expunged`."""
         acct = self._account(account_id)
@@ -590,13 +621,19 @@ class SqliteMailStore:
         committed = False
         try:
             data = write_message(path, prefix, message)
+            summary = summarize(data)
             pending = _Pending(
                 mailbox_name=name,
                 file_name=file_name,
-                summary=summarize(data),
+                summary=summary,
                 system_flags=bits,
                 keywords=keywords,
                 internal_date=internal_date,
+                imap_envelope=render_envelope(summary.envelope, utf8=False),
+                imap_bodystructure=render_bodystructure(
+                    summary.bodystructure, extensible=True, utf8=False
+                ),
+                search_text=json.dumps(searchable_fields(summary.headers), ensure_ascii=False),
             )
             result = self._group_commit(acct, pending)
             committed = True
@@ -700,8 +737,8 @@ def _insert_message(
     summary = item.summary
     conn.execute(
         "INSERT INTO message (mailbox_id, uid, modseq, system_flags, keywords, internal_date,"
-        " size, envelope, bodystructure, headers, sent_date, file)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " size, envelope, bodystructure, headers, sent_date, file, imap_envelope,"
+        " imap_bodystructure, search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             box_id,
             uid,
@@ -715,6 +752,9 @@ def _insert_message(
             json.dumps(dict(summary.headers)),
             None if summary.date is None else summary.date.isoformat(),
             item.file_name,
+            item.imap_envelope,
+            item.imap_bodystructure,
+            item.search_text,
         ),
     )
     if item.keywords:

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from trimail.mail.imap_syntax import render_bodystructure, render_envelope
 from trimail.mail.summary import summarize
 from trimail.storage.api import (
     DEFAULT_MAILBOXES,
@@ -420,6 +421,18 @@ def check_message_uids_and_messages(factory: StoreFactory, root: Path) -> None:
         everything = store.messages("alice", "INBOX", range(1, 100))
         _expect([m.uid for m in everything] == uids, "messages() of a range finds them all")
         _expect(store.messages("alice", "INBOX", []) == [], "no UIDs, no messages")
+        cached = store.fetch_cached("alice", "INBOX", wanted)
+        _expect([c.uid for c in cached] == [uids[0], uids[3]], "fetch_cached reads by UID")
+        for item, info in zip(cached, got, strict=True):
+            _expect(
+                (item.modseq, item.flags, item.internal_date, item.size)
+                == (info.modseq, info.flags, info.internal_date, info.size)
+                and item.envelope == render_envelope(info.envelope, utf8=False)
+                and item.bodystructure
+                == render_bodystructure(info.bodystructure, extensible=True, utf8=False),
+                "fetch_cached agrees with messages(), ENVELOPE/BODYSTRUCTURE in IMAP syntax",
+            )
+        _raises(NoSuchMailbox, lambda: store.fetch_cached("alice", "Nope", [1]), "fetch_cached")
         _raises(NoSuchMailbox, lambda: store.message_uids("alice", "Nope"), "message_uids")
         _raises(NoSuchMailbox, lambda: store.messages("alice", "Nope", [1]), "messages")
         before = store.last_modseq("alice")
@@ -1040,6 +1053,38 @@ def check_modseq_never_decreases(factory: StoreFactory, root: Path) -> None:
         store.close()
 
 
+def check_header_candidates(factory: StoreFactory, root: Path) -> None:
+    """header_candidates never leaves out a message whose decoded field matches."""
+    store = _with_store(factory, root)
+    subjects = [
+        b"Lunch on Friday",
+        b"=?UTF-8?B?THVuY2ggb24gRnJpZGF5?=",  # "Lunch on Friday", encoded
+        b'"Lunch" plans',
+        b"Dinner",
+        b"LUNCH \xc3\xa9t\xc3\xa9",
+    ]
+    try:
+        uids = []
+        for subject in subjects:
+            message = b"From: a@example.org\r\nSubject: " + subject + b"\r\n\r\nbody\r\n"
+            uids.append(store.deliver("alice", "INBOX", message, internal_date=_WHEN).uid)
+        for text, must in (("lunch", {0, 1, 2, 4}), ("dinner", {3}), ("zzz", set())):
+            got = store.header_candidates("alice", "INBOX", "subject", text)
+            if got is None:
+                continue  # the backend does not prefilter: always allowed
+            _expect(
+                {uids[i] for i in must} <= set(got) and got == sorted(got),
+                f"header_candidates for {text!r} keeps every match, ascending: {got}",
+            )
+        _raises(
+            NoSuchMailbox,
+            lambda: store.header_candidates("alice", "Nope", "subject", "x"),
+            "header_candidates",
+        )
+    finally:
+        store.close()
+
+
 _CHECKS: tuple[Callable[[StoreFactory, Path], None], ...] = (
     check_accounts,
     check_deliver_round_trip,
@@ -1049,6 +1094,7 @@ _CHECKS: tuple[Callable[[StoreFactory, Path], None], ...] = (
     check_durability,
     check_default_mailboxes,
     check_message_uids_and_messages,
+    check_header_candidates,
     check_rename,
     check_delete,
     check_subscriptions,

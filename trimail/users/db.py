@@ -7,6 +7,11 @@ aliases themselves, up to `MAX_ALIAS_DEPTH` levels.
 
 Each user owns an account whose id is random and opaque (hex): storage paths are built
 from it, never from the user's address.
+
+A user's password is kept as an argon2id hash and, when it was set by a version that
+knows SCRAM, as salted SCRAM-SHA-256 keys (RFC 5802 §3). Databases made before the
+``scram`` column existed are migrated when opened: their users have no SCRAM keys (and
+cannot use SCRAM-SHA-256) until their password is set again.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 import attrs
 
 from trimail.mail.address import Mailbox, is_dot_string
+from trimail.sasl import ScramCredentials
 
 MAX_ALIAS_DEPTH = 10  # alias -> alias chains followed before giving up
 MAX_LOCAL_PART = 64  # octets, RFC 5321 §4.5.3.1.1
@@ -32,14 +38,17 @@ CREATE TABLE IF NOT EXISTS domain (name TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS user (
     address TEXT PRIMARY KEY,          -- normalized local@domain
     account_id TEXT NOT NULL UNIQUE,
-    password_hash TEXT NOT NULL
+    password_hash TEXT NOT NULL,
+    scram TEXT                         -- ScramCredentials.to_text(); NULL: no SCRAM keys
 );
 CREATE TABLE IF NOT EXISTS alias (
     source TEXT NOT NULL,              -- local@domain, or @domain for a catch-all
     target TEXT NOT NULL,              -- local@domain
     PRIMARY KEY (source, target)
 );
+CREATE TABLE IF NOT EXISTS setting (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+_SCRAM_SECRET = "scram_secret"  # setting: hex, for made-up SCRAM credentials
 
 
 class UserDatabaseError(Exception):
@@ -155,10 +164,51 @@ class UserDatabase:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
+            self._scram_secret = self._migrate()
         except sqlite3.Error as exc:
             self._db.close()
             raise UserDatabaseError(f"{path}: not a usable user database: {exc}") from None
         self._snapshot: _Snapshot | None = None
+
+    def _migrate(self) -> bytes:
+        """Add what older databases lack; return the SCRAM secret (made on first open).
+
+        Checked without a write lock first, so that opening an up-to-date database
+        does not write.
+        """
+        if not self._needs_migration():
+            return bytes.fromhex(self._setting(_SCRAM_SECRET) or "")
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(user)")}
+            if "scram" not in columns:  # before SCRAM: those users have no keys yet
+                self._db.execute("ALTER TABLE user ADD COLUMN scram TEXT")
+            self._db.execute(
+                "INSERT OR IGNORE INTO setting (name, value) VALUES (?, ?)",
+                (_SCRAM_SECRET, secrets.token_hex(32)),
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return bytes.fromhex(self._setting(_SCRAM_SECRET) or "")
+
+    def _needs_migration(self) -> bool:
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(user)")}
+        return "scram" not in columns or not self._setting(_SCRAM_SECRET)
+
+    def _setting(self, name: str) -> str | None:
+        row = self._db.execute("SELECT value FROM setting WHERE name=?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @property
+    def scram_secret(self) -> bytes:
+        """32 random octets made with the database and kept in it.
+
+        For `trimail.sasl.fake_credentials`: the made-up SCRAM salt of an unknown user
+        stays the same across restarts and worker processes, like a real user's.
+        """
+        return self._scram_secret
 
     def close(self) -> None:
         """Close the database file."""
@@ -250,12 +300,17 @@ class UserDatabase:
                 f"{domain} is not a local domain; add it first: trimail domain add {domain}"
             )
 
-    def add_user(self, address: str, password_hash: str) -> UserInfo:
+    def add_user(
+        self, address: str, password_hash: str, scram: ScramCredentials | None = None
+    ) -> UserInfo:
         """Create a user and its account id (random hex; storage paths use only this).
 
         Args:
             address: ``local@domain`` in a local domain.
             password_hash: an argon2 hash string (see `trimail.users.passwords`).
+            scram: SCRAM-SHA-256 keys derived from the same password
+                (`trimail.users.passwords.scram_credentials`); None: SCRAM cannot be
+                used by this user.
 
         Raises:
             UserDatabaseError: bad address, domain not local, user or alias exists.
@@ -269,8 +324,8 @@ class UserDatabase:
             if db.execute("SELECT 1 FROM alias WHERE source=?", (addr,)).fetchone():
                 raise UserDatabaseError(f"{addr} is an alias; remove the alias first")
             db.execute(
-                "INSERT INTO user (address, account_id, password_hash) VALUES (?, ?, ?)",
-                (addr, account_id, password_hash),
+                "INSERT INTO user (address, account_id, password_hash, scram) VALUES (?, ?, ?, ?)",
+                (addr, account_id, password_hash, _scram_text(scram)),
             )
         return UserInfo(address=addr, account_id=account_id)
 
@@ -288,8 +343,16 @@ class UserDatabase:
             db.execute("DELETE FROM user WHERE address=?", (addr,))
         return UserInfo(address=addr, account_id=row[0])
 
-    def set_password_hash(self, address: str, password_hash: str) -> None:
-        """Replace a user's password hash.
+    def set_password_hash(
+        self, address: str, password_hash: str, scram: ScramCredentials | None = None
+    ) -> None:
+        """Replace a user's password: its hash and its SCRAM keys, together.
+
+        Args:
+            address: the user.
+            password_hash: the new argon2 hash.
+            scram: SCRAM-SHA-256 keys for the same new password; None removes the old
+                keys (they belong to the old password), so SCRAM is then refused.
 
         Raises:
             UserDatabaseError: no such user.
@@ -297,7 +360,8 @@ class UserDatabase:
         addr = normalize_address(address)
         with self._write() as db:
             cur = db.execute(
-                "UPDATE user SET password_hash=? WHERE address=?", (password_hash, addr)
+                "UPDATE user SET password_hash=?, scram=? WHERE address=?",
+                (password_hash, _scram_text(scram), addr),
             )
             if cur.rowcount == 0:
                 raise UserDatabaseError(f"no user {addr}")
@@ -313,6 +377,25 @@ class UserDatabase:
                 "SELECT password_hash FROM user WHERE address=?", (addr,)
             ).fetchone()
         return None if row is None else str(row[0])
+
+    def scram_credentials(self, address: str) -> ScramCredentials | None:
+        """The SCRAM-SHA-256 keys of *address* (any case), or None.
+
+        None for an unknown user, a user whose password was set before SCRAM keys were
+        stored (set it again), or a stored value that does not parse.
+        """
+        try:
+            addr = normalize_address(address)
+        except UserDatabaseError:
+            return None
+        with self._lock:
+            row = self._db.execute("SELECT scram FROM user WHERE address=?", (addr,)).fetchone()
+        if row is None or not row[0]:
+            return None
+        try:
+            return ScramCredentials.from_text(str(row[0]))
+        except ValueError:
+            return None
 
     def find_user(self, address: str) -> UserInfo | None:
         """The user with this address (any case), or None."""
@@ -438,6 +521,10 @@ class UserDatabase:
                 for target in snap.aliases[candidate]:
                     self._expand(snap, target, found, depth + 1)
                 return
+
+
+def _scram_text(scram: ScramCredentials | None) -> str | None:
+    return None if scram is None else scram.to_text()
 
 
 def _candidates(address: str) -> Iterator[str]:
