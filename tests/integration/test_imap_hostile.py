@@ -73,9 +73,7 @@ def append(raw: Raw, tag: str, box: bytes, message: bytes, extra: bytes = b"") -
 # --- 1. INTERNALDATE with a year below 1000 ----------------------------------------------
 
 
-def test_append_with_year_0001_date_does_not_break_fetch(
-    server: ServerProcess, raw: Raw
-) -> None:
+def test_append_with_year_0001_date_does_not_break_fetch(server: ServerProcess, raw: Raw) -> None:
     """APPEND accepts date-year 0001 (4DIGIT), but render_internaldate raises ValueError
     for years < 1000: every later FETCH INTERNALDATE of that message kills the session
     with a traceback. Either refuse the date at APPEND (BAD) or render it."""
