@@ -188,3 +188,57 @@ def test_rename_into_own_child_is_not_alreadyexists(raw: Raw) -> None:
     out = raw.cmd("R", b"RENAME Drafts Drafts/sub")
     assert b"R NO" in out
     assert b"ALREADYEXISTS" not in out, out
+
+
+# --- 9. keyword shown in FETCH before * FLAGS announces it --------------------------------
+
+
+def test_new_keyword_announced_before_fetch_shows_it(server: ServerProcess, raw: Raw) -> None:
+    """IMAP-NOTES §5 (imaptest: keywords in FLAGS first): a keyword set by another session
+    must reach ``* FLAGS``/``PERMANENTFLAGS`` before any FETCH shows it. Today session B's
+    ``FETCH 1 FLAGS`` answers ``* 1 FETCH (FLAGS (Kw1))`` first and the ``* FLAGS (.. Kw1)``
+    announcement only after it."""
+    assert b"OK" in append(raw, "A1", b"INBOX", b"Subject: k\r\n\r\nx\r\n")
+    other = Raw(server.imap_port)
+    try:
+        assert b"L OK" in other.cmd("L", b'LOGIN alice@example.org "' + PASSWORD.encode() + b'"')
+        raw.cmd("S", b"SELECT INBOX")
+        other.cmd("S", b"SELECT INBOX")
+        assert b"K OK" in raw.cmd("K", b"STORE 1 +FLAGS.SILENT (Kw1)")
+        out = other.cmd("F", b"FETCH 1 FLAGS")
+    finally:
+        other.close()
+    lines = out.split(b"\r\n")
+    fetch_at = next(i for i, line in enumerate(lines) if b"FETCH" in line and b"Kw1" in line)
+    flags_at = [i for i, line in enumerate(lines) if line.startswith(b"* FLAGS") and b"Kw1" in line]
+    assert flags_at and flags_at[0] < fetch_at, out
+
+
+# --- 10. COPY of a message another session expunged: OK, but nothing copied ---------------
+
+
+def test_copy_of_message_expunged_elsewhere_is_not_a_silent_noop(
+    server: ServerProcess, raw: Raw
+) -> None:
+    """Session B still numbers a message that session A expunged (no EXPUNGE may be sent
+    during COPY). ``COPY 1 Trash`` then answers a bare ``OK COPY completed``: no COPYUID,
+    and Trash stays empty, so the client believes the copy happened. Either copy it (the
+    file is kept while a view holds the UID; RFC 2180 §4.1) with ``OK [COPYUID ..]``, or
+    refuse with ``NO [EXPUNGEISSUED]`` (RFC 2180 §4.4, RFC 5530)."""
+    assert b"OK" in append(raw, "A1", b"INBOX", b"Subject: gone\r\n\r\nx\r\n")
+    other = Raw(server.imap_port)
+    try:
+        assert b"L OK" in other.cmd("L", b'LOGIN alice@example.org "' + PASSWORD.encode() + b'"')
+        raw.cmd("S", b"SELECT INBOX")
+        other.cmd("S", b"SELECT INBOX")
+        raw.cmd("D", b"STORE 1 +FLAGS.SILENT (\\Deleted)")
+        assert b"E OK" in raw.cmd("E", b"EXPUNGE")
+        out = other.cmd("C", b"COPY 1 Trash")
+    finally:
+        other.close()
+    status = raw.cmd("T", b"STATUS Trash (MESSAGES)")
+    if tagged(out, "C").startswith(b"C OK"):
+        assert b"COPYUID" in out, out
+        assert b"MESSAGES 1" in status, status
+    else:
+        assert b"EXPUNGEISSUED" in out, out

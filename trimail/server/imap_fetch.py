@@ -74,8 +74,13 @@ def _section_spec(section: Section) -> bytes:
 
 
 def _literal(data: bytes, *, binary: bool = False) -> bytes:
-    prefix = b"~" if binary and b"\0" in data else b""
-    return prefix + b"{%d}\r\n" % len(data) + data
+    """A literal; NUL is not CHAR8 (RFC 3501 §9), so outside BINARY (where ``~{n}``
+    may carry it, RFC 3516) a stored NUL is sent as 0x80, keeping every size."""
+    if b"\0" not in data:
+        return b"{%d}\r\n" % len(data) + data
+    if binary:
+        return b"~{%d}\r\n" % len(data) + data
+    return b"{%d}\r\n" % len(data) + data.replace(b"\0", b"\x80")
 
 
 def _cut(data: bytes, att: FetchAttribute) -> tuple[bytes, bytes]:

@@ -65,12 +65,7 @@ def _name(raw: str) -> str:
 # --- LIST / LSUB (RFC 3501 §6.3.8-9, RFC 5258) -----------------------------------------
 
 
-def pattern_regex(reference: str, pattern: str) -> re.Pattern[str]:
-    """The regex of a LIST reference + pattern: ``*`` any, ``%`` any but ``/``.
-
-    The first level is matched case-insensitively when it spells INBOX (RFC 3501 §5.1).
-    """
-    full = pattern if not reference else reference + pattern
+def _compile(full: str) -> re.Pattern[str]:
     parts = []
     for ch in full:
         if ch == "*":
@@ -79,18 +74,28 @@ def pattern_regex(reference: str, pattern: str) -> re.Pattern[str]:
             parts.append("[^/]*")
         else:
             parts.append(re.escape(ch))
-    body = "".join(parts)
-    head = full.split(DELIMITER, 1)[0]
-    if head.upper() == "INBOX":
-        body = "INBOX" + body[len(re.escape(head)) :]
-    return re.compile(body, re.DOTALL)
+    return re.compile("".join(parts), re.DOTALL)
 
 
-def _match(regex: re.Pattern[str], name: str) -> bool:
-    if regex.fullmatch(name):
-        return True
-    head, sep, rest = name.partition(DELIMITER)
-    return head == "INBOX" and regex.fullmatch("inbox" + sep + rest) is not None
+def pattern_matcher(reference: str, pattern: str) -> Callable[[str], bool]:
+    """A test for names matching a LIST reference + pattern: ``*`` any, ``%`` any but
+    ``/`` (RFC 3501 §6.3.8).
+
+    INBOX is case-insensitive (RFC 3501 §5.1): a name under INBOX also matches when the
+    pattern's first level matches ``inbox`` case-insensitively (``Inbox*``, ``InB%``).
+    """
+    full = pattern if not reference else reference + pattern
+    exact = _compile(full)
+    head, sep, rest = full.partition(DELIMITER)
+    folded = _compile(head.lower() + sep + rest)
+
+    def matches(name: str) -> bool:
+        if exact.fullmatch(name):
+            return True
+        first, slash, tail = name.partition(DELIMITER)
+        return first == "INBOX" and folded.fullmatch("inbox" + slash + tail) is not None
+
+    return matches
 
 
 async def list_(session: ImapSession, tag: str, command: C.List) -> bytes:
@@ -105,7 +110,7 @@ async def list_(session: ImapSession, tag: str, command: C.List) -> bytes:
         return store.list_mailboxes(account), store.list_subscriptions(account)
 
     boxes, subscriptions = await session.thread(read)
-    regexes = [pattern_regex(command.reference, p) for p in command.patterns if p != ""]
+    matchers = [pattern_matcher(command.reference, p) for p in command.patterns if p != ""]
     by_name = {b.name: b for b in boxes}
     subscribed = set(subscriptions)
     names = set(by_name)
@@ -118,7 +123,7 @@ async def list_(session: ImapSession, tag: str, command: C.List) -> bytes:
         names |= subscribed
     has_children = {n.rsplit(DELIMITER, 1)[0] for n in names if DELIMITER in n}
     for name in sorted(names, key=lambda n: (n != "INBOX", n)):
-        matched = any(_match(r, name) for r in regexes)
+        matched = any(m(name) for m in matchers)
         box = by_name.get(name)
         childinfo = False
         if "SUBSCRIBED" in selection:
@@ -174,18 +179,18 @@ async def lsub(session: ImapSession, tag: str, command: C.Lsub) -> bytes:
         return store.list_mailboxes(account), store.list_subscriptions(account)
 
     boxes, subscriptions = await session.thread(read)
-    regex = pattern_regex(command.reference, command.pattern)
+    matcher = pattern_matcher(command.reference, command.pattern)
     existing = {b.name: b for b in boxes}
     shown: dict[str, bool] = {}  # name -> noselect
     for name in subscriptions:
-        if _match(regex, name):
+        if matcher(name):
             box = existing.get(name)
             shown[name] = box is None or box.noselect
             continue
         parts = name.split(DELIMITER)
         for i in range(len(parts) - 1, 0, -1):
             parent = DELIMITER.join(parts[:i])
-            if _match(regex, parent):
+            if matcher(parent):
                 shown.setdefault(parent, True)
                 break
     for name in sorted(shown, key=lambda n: (n != "INBOX", n)):
@@ -294,8 +299,8 @@ async def delete(session: ImapSession, tag: str, command: C.Delete) -> bytes:
 async def rename(session: ImapSession, tag: str, command: C.Rename) -> bytes:
     """RENAME: keeps UIDVALIDITY; children move; INBOX's mail moves (RFC 3501 §6.3.5)."""
     old, new = _name(command.mailbox), _name(command.new_name.rstrip(DELIMITER))
-    if new == "INBOX" or (new.startswith("INBOX/") and old == "INBOX"):
-        raise _failed("NO", "Cannot rename to that name", "CANNOT")
+    if new == "INBOX" or new.startswith(old + DELIMITER):  # RFC 3501 §6.3.5
+        raise _failed("NO", "Cannot rename a mailbox into itself or to INBOX", "CANNOT")
     try:
         await session.thread(session.store.rename_mailbox, session.account, old, new)
     except NoSuchMailbox:
@@ -327,6 +332,14 @@ async def unsubscribe(session: ImapSession, tag: str, command: C.Unsubscribe) ->
 
 # --- APPEND (RFC 3501 §6.3.11, RFC 4315 APPENDUID, RFC 3502 MULTIAPPEND) ---------------
 
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
+def crlf(data: bytes) -> bytes:
+    """``data`` with bare LF line ends made CRLF (IMAP-NOTES §4: store CRLF lines, so
+    RFC822.SIZE and every BODY[] section count the octets clients will see)."""
+    return _BARE_LF.sub(b"\r\n", data) if b"\n" in data else data
+
 
 async def literal_request(session: ImapSession, event: LiteralRequest) -> bytes:
     """Before ``+`` for an APPEND literal: refuse at once if it cannot succeed."""
@@ -351,6 +364,8 @@ async def append(session: ImapSession, tag: str, command: C.Append) -> bytes:
             raise _failed("NO", "Message too large", "TOOBIG")
         if not message.data:
             raise _failed("NO", "Empty message", "CANNOT")
+        if message.internal_date is not None and message.internal_date.year < 1000:
+            raise _failed("BAD", "Invalid date-time: the year must have four digits")
     now = _dt.datetime.now(_dt.UTC).astimezone()
 
     def deliver_all() -> tuple[int, list[int]]:
@@ -362,7 +377,7 @@ async def append(session: ImapSession, tag: str, command: C.Append) -> bytes:
                 result = store.deliver(
                     account,
                     name,
-                    message.data,
+                    crlf(message.data),
                     flags=flags,
                     internal_date=message.internal_date or now,
                 )

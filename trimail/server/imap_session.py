@@ -609,7 +609,7 @@ class ImapSession:
         """SELECT / EXAMINE (RFC 3501 §6.3.1-2, RFC 7162 §3.1.8, §3.2.5)."""
         if self.view is not None:
             self.view = None
-            if self.qresync:
+            if self.qresync or self.rev2:  # RFC 7162 §3.2.11, RFC 9051 §6.3.2
                 self.emit(b"* OK [CLOSED] Previous mailbox closed\r\n")
         if command.qresync is not None and not self.qresync:
             raise CommandFailed("BAD", "QRESYNC is not enabled")
@@ -637,10 +637,11 @@ class ImapSession:
             keywords = store.keywords(account, command.mailbox)
             # \Recent (rev1): claiming writes to the index; only when something is new
             mark = store.claim_recent(account, command.mailbox) if claim and status.recent else None
-            return status, modseq, uids, keywords, mark  # shared: views never mutate it
+            unseen = store.first_unseen(account, command.mailbox) if status.unseen else None
+            return status, modseq, uids, keywords, mark, unseen  # uids shared: never mutated
 
         try:
-            status, modseq, uids, keywords, mark = await self.thread(open_mailbox)
+            status, modseq, uids, keywords, mark, unseen = await self.thread(open_mailbox)
         except NoSuchMailbox:
             raise CommandFailed("NO", "No such mailbox", "NONEXISTENT") from None
         view = MailboxView(
@@ -659,6 +660,9 @@ class ImapSession:
         self.emit(b"* %d EXISTS\r\n" % view.exists)
         if not self.rev2:
             self.emit(b"* %d RECENT\r\n" % len(view.recent))
+            first = None if unseen is None else view.seq_of(unseen)
+            if first is not None:  # RFC 3501 §6.3.1 (dropped in rev2)
+                self.emit(b"* OK [UNSEEN %d] First unseen\r\n" % first)
         self.emit(b"* OK [UIDVALIDITY %d] UIDs valid\r\n" % view.uidvalidity)
         self.emit(b"* OK [UIDNEXT %d] Predicted next UID\r\n" % status.uidnext)
         if self.condstore:

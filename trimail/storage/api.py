@@ -546,6 +546,14 @@ class MailStore(Protocol):
         """
         ...
 
+    def first_unseen(self, account_id: str, mailbox_name: str) -> int | None:
+        """The lowest UID without ``\\Seen`` (SELECT's ``OK [UNSEEN n]``), or None.
+
+        Raises:
+            NoSuchAccount, NoSuchMailbox, StorageError.
+        """
+        ...
+
     def header_candidates(
         self, account_id: str, mailbox_name: str, field: str, text: str
     ) -> list[int] | None:

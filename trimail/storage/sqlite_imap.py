@@ -553,6 +553,17 @@ def fetch_cached(
         return out
 
 
+def first_unseen(acct: Account, name: str) -> int | None:
+    """The lowest UID without \\Seen (the partial index ``message_unseen`` answers)."""
+    with acct.snapshot() as conn:
+        box_id = mailbox_row(conn, name)[0]
+        row = conn.execute(
+            f"SELECT min(uid) FROM message WHERE mailbox_id = ? AND system_flags & {SEEN_BIT} = 0",
+            (box_id,),
+        ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
 def header_candidates(acct: Account, name: str, field: str, text: str) -> list[int] | None:
     """SEARCH prefilter on ``search_text``; see `MailStore.header_candidates`.
 

@@ -56,6 +56,7 @@ import shutil
 import sqlite3
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -139,7 +140,9 @@ def normalize_mailbox_name(name: str) -> str:
     """Return the canonical form of an IMAP mailbox name (UTF-8, delimiter ``/``).
 
     ``INBOX`` is case-insensitive, also as the first level of a child name
-    (RFC 3501 §5.1): ``inbox/Sub`` becomes ``INBOX/Sub``.
+    (RFC 3501 §5.1): ``inbox/Sub`` becomes ``INBOX/Sub``. Names are Net-Unicode, so
+    they are put in Unicode normalization form C (RFC 5198, RFC 9051 §5.1): ``e`` +
+    U+0301 and ``é`` name the same mailbox.
 
     Raises:
         InvalidMailboxName: empty, over 1000 UTF-8 octets, contains CR, LF or NUL or
@@ -153,6 +156,8 @@ def normalize_mailbox_name(name: str) -> str:
         raise InvalidMailboxName(f"invalid mailbox name {name!r}")
     if "" in name.split("/"):
         raise InvalidMailboxName(f"empty hierarchy level in {name!r}")
+    if not name.isascii():
+        name = unicodedata.normalize("NFC", name)
     head, sep, rest = name.partition("/")
     return "INBOX" + sep + rest if head.upper() == "INBOX" else name
 
@@ -536,6 +541,11 @@ class SqliteMailStore:
             include_expunged=include_expunged,
             cutoff=self._expunged_cutoff(),
         )
+
+    def first_unseen(self, account_id: str, mailbox_name: str) -> int | None:
+        """See :meth:`MailStore.first_unseen`."""
+        acct = self._account(account_id)
+        return imap.first_unseen(acct, normalize_mailbox_name(mailbox_name))
 
     def header_candidates(
         self, account_id: str, mailbox_name: str, field: str, text: str
