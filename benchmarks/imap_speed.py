@@ -8,7 +8,9 @@ realistic messages, then COPY doubling), then times over raw sockets, median of
 * SELECT (warm: the mailbox was selected before), STATUS;
 * FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE), all responses read;
 * UID SEARCH HEADER Subject / FROM / BODY;
-* the server's resident memory with ``--idle`` connections in IDLE, per connection.
+* the server's resident memory with ``--idle`` connections in IDLE, per connection
+  (measured first, on the fresh server, so memory freed by the big FETCH does not hide
+  it).
 
 Compare with Dovecot in the same run: ``shared/bench/imap_anchor_setup.sh`` and
 ``shared/bench/imap_probes.py`` (benchmarks/README.md).
@@ -110,7 +112,7 @@ def main() -> None:
             f'[imap]\nlisten = ["127.0.0.1:{args.port}"]\nlisten_tls = []\n'
             f"max_connections = {args.idle + 100}\nmax_connections_per_ip = {args.idle + 100}\n"
             "[pop3]\nlisten = []\nlisten_tls = []\n[submission]\nlisten = []\nlisten_tls = []\n"
-            "[smtp]\nlisten = []\n"
+            '[smtp]\nlisten = ["127.0.0.1:0"]\n'
         )
         cli = [sys.executable, "-m", "trimail.cli.main", "--config", str(config)]
         subprocess.run([*cli, "domain", "add", "example.test"], check=True, capture_output=True)
@@ -137,10 +139,25 @@ def main() -> None:
         server = subprocess.Popen([*cli, "serve"], stderr=subprocess.DEVNULL)
         try:
             time.sleep(2)
+            before = rss_kib(server.pid)
+            idlers = []
+            for _ in range(args.idle):
+                c = Client(args.port)
+                c.command(f'LOGIN "{USER}" "{PASSWORD}"')
+                c.command("SELECT INBOX")
+                c.sock.sendall(b"i IDLE\r\n")
+                c.line()
+                idlers.append(c)
+            time.sleep(2)
+            after = rss_kib(server.pid)
+            idle_kib = (after - before) / max(1, args.idle)
+            for c in idlers:
+                c.sock.close()
             client = Client(args.port)
             client.command(f'LOGIN "{USER}" "{PASSWORD}"')
             client.command(f"SELECT {box}")  # warm
             figures = {
+                "idle_kib_per_conn": idle_kib,
                 "select_ms": 1000 * timed(lambda: client.command(f"SELECT {box}"), 20),
                 "status_ms": 1000
                 * timed(lambda: client.command(f"STATUS {box} (MESSAGES UNSEEN UIDNEXT)"), 20),
@@ -157,20 +174,6 @@ def main() -> None:
                     lambda: client.command('UID SEARCH BODY "nostrud"'), args.runs
                 ),
             }
-            before = rss_kib(server.pid)
-            idlers = []
-            for _ in range(args.idle):
-                c = Client(args.port)
-                c.command(f'LOGIN "{USER}" "{PASSWORD}"')
-                c.command("SELECT INBOX")
-                c.sock.sendall(b"i IDLE\r\n")
-                c.line()
-                idlers.append(c)
-            time.sleep(2)
-            after = rss_kib(server.pid)
-            figures["idle_kib_per_conn"] = (after - before) / max(1, args.idle)
-            for c in idlers:
-                c.sock.close()
         finally:
             server.terminate()
             server.wait(30)

@@ -294,3 +294,39 @@ def test_imapclient(server: ServerProcess) -> None:
         assert client.select_folder("Projects/2026")[b"EXISTS"] == 1
         client.rename_folder("Projects", "Old projects")
         assert "Old projects/2026" in {f[2] for f in client.list_folders()}
+
+
+def test_selected_mailbox_renamed_by_another_session(
+    server: ServerProcess, imap: imaplib.IMAP4
+) -> None:
+    """RENAME keeps UIDVALIDITY (RFC 3501 §6.3.5): a session that has the mailbox
+    selected follows it to its new name instead of being disconnected."""
+    imap.create("Projects")
+    imap.append("Projects", None, None, MESSAGE)
+    other = imaplib.IMAP4("127.0.0.1", server.imap_port, timeout=30)
+    other.login("alice@example.org", PASSWORD)
+    try:
+        assert other.select("Projects")[1] == [b"1"]
+        assert imap.rename("Projects", "Done")[0] == "OK"
+        assert other.noop()[0] == "OK"
+        typ, data = other.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        assert typ == "OK" and b"Lunch on Friday" in data[0][1]
+        assert other.store("1", "+FLAGS", "\\Flagged")[0] == "OK"
+        imap.select("Done", readonly=True)
+        assert imap.search(None, "FLAGGED")[1] == [b"1"]
+    finally:
+        other.logout()
+
+
+def test_binary_and_multiappend_are_advertised(imap: imaplib.IMAP4) -> None:
+    caps = imap.capability()[1][0].split()
+    assert b"BINARY" in caps and b"MULTIAPPEND" in caps
+    imap.select("INBOX")
+    encoded = (
+        b"Subject: b\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nR3LDvMOfZQ==\r\n"
+    )
+    imap.append("INBOX", None, None, encoded)
+    typ, data = imap.fetch("1", "(BINARY.PEEK[1] BINARY.SIZE[1])")
+    assert typ == "OK"
+    assert data[0][1] == "Grüße".encode()

@@ -426,17 +426,16 @@ async def copy(session: ImapSession, tag: str, command: C.Copy | C.Move) -> byte
     except NoSuchMailbox:
         raise _failed("NO", "No such target mailbox", "TRYCREATE") from None
     session.ctx.notifier.changed(session.account)
-    if result.pairs:
-        src = SequenceSet.from_values(s for s, _d in result.pairs)
-        dst = SequenceSet.from_values(d for _s, d in result.pairs)
-        code: str | None = f"COPYUID {result.uidvalidity} {src} {dst}"
-    else:
-        code = None
+    if not result.pairs:  # every message was expunged meanwhile (RFC 5530)
+        await session.sync(expunge_ok=command.uid)
+        raise _failed("NO", "The messages were expunged", "EXPUNGEISSUED")
+    src = SequenceSet.from_values(s for s, _d in result.pairs)
+    dst = SequenceSet.from_values(d for _s, d in result.pairs)
+    code = f"COPYUID {result.uidvalidity} {src} {dst}"
     if not move:
         await session.sync(expunge_ok=command.uid)
         return session.ok(tag, "COPY completed", code)
-    if code:
-        session.emit(b"* OK [%s] Moved\r\n" % code.encode())
+    session.emit(b"* OK [%s] Moved\r\n" % code.encode())
     moved = {s for s, _d in result.pairs}
     _report_own_expunges(session, moved)
     await session.sync(expunge_ok=command.uid)

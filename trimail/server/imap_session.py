@@ -155,6 +155,7 @@ class ImapSession:
                 and ctx.offer_starttls
                 and not implicit_tls,
                 max_append_bytes=ctx.config.max_message_bytes,
+                extra_capabilities=("BINARY", "MULTIAPPEND"),
                 auth_mechanisms=sasl_mechanisms(ctx.auth, "PLAIN"),
             ),
             tls_active=implicit_tls,
@@ -376,7 +377,9 @@ class ImapSession:
         try:
             changes, mark = await self.thread(read)
         except NoSuchMailbox:
-            await self._mailbox_vanished()
+            if not await self._follow_rename():
+                await self._mailbox_vanished()
+            await self.sync(expunge_ok=expunge_ok)
             return
         if changes.uidvalidity != view.uidvalidity:
             await self._mailbox_vanished()
@@ -384,6 +387,18 @@ class ImapSession:
         update = view.apply(changes, expunge_ok=expunge_ok, claim_recent=claim, recent_mark=mark)
         if update:
             self.emit_update(update)
+
+    async def _follow_rename(self) -> bool:
+        """The selected mailbox's name is gone: find it again by UIDVALIDITY (another
+        session renamed it, RFC 3501 §6.3.5 keeps UIDVALIDITY); True if found."""
+        view = self.view
+        assert view is not None
+        boxes = await self.thread(self.store.list_mailboxes, self.account)
+        for box in boxes:
+            if box.uidvalidity == view.uidvalidity and not box.noselect:
+                view.name = box.name
+                return True
+        return False
 
     async def _mailbox_vanished(self) -> None:
         """The selected mailbox was deleted or replaced: the session cannot go on."""
@@ -417,10 +432,20 @@ class ImapSession:
             self.emit(b"* %d FETCH (%s)\r\n" % (seq, b" ".join(parts)))
 
     def render_flags(self, uid: int, flags: frozenset[str] | set[str]) -> bytes:
-        """FLAGS of a message as this session shows them (with ``\\Recent`` for rev1)."""
+        """FLAGS of a message as this session shows them (with ``\\Recent`` for rev1).
+
+        A keyword the client was not told of yet is announced first, with ``* FLAGS``
+        and ``* OK [PERMANENTFLAGS]`` (IMAP-NOTES §5): call this before queueing the
+        response that carries the result.
+        """
         view = self.view
-        if view is not None and uid in view.recent and not self.rev2:
-            flags = set(flags) | {"\\Recent"}
+        if view is not None:
+            new = [f for f in flags if not f.startswith("\\") and f not in view.keywords]
+            if new:
+                view.keywords.update(new)
+                self.emit(self.flags_responses())
+            if uid in view.recent and not self.rev2:
+                flags = set(flags) | {"\\Recent"}
         return render_flags(flags)
 
     def flags_responses(self) -> bytes:
