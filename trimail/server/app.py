@@ -53,7 +53,7 @@ from trimail.server.session_info import SessionInfo
 from trimail.server.smtp_session import ServerContext, SmtpSession
 from trimail.server.spool import clean_spool
 from trimail.server.submission import SubmissionPolicy
-from trimail.server.throttle import LoginThrottle
+from trimail.server.throttle import LoginThrottle, SharedCounts
 from trimail.server.tls import TlsError, certificate_paths, ensure_certificate, server_context
 from trimail.users.db import UserDatabase, UserDatabaseError
 
@@ -90,6 +90,8 @@ class Bound:
     """What the supervisor prepares before forking: sockets and shared limits."""
 
     listeners: dict[str, BoundListener]
+    failures: SharedCounts = attrs.field(factory=SharedCounts)  # failed logins, shared
+    sent: SharedCounts = attrs.field(factory=SharedCounts)  # submitted messages per user
 
     @classmethod
     def from_config(cls, config: Config, workers: int) -> Bound:
@@ -124,7 +126,7 @@ class Bound:
                 for sock in listener.sockets:
                     sock.close()
             raise
-        return cls(listeners)
+        return cls(listeners, SharedCounts(workers), SharedCounts(workers))
 
     def log_addresses(self) -> None:
         """Log ``NAME listening on HOST port N`` for each socket (tests wait for it)."""
@@ -134,9 +136,11 @@ class Bound:
                 log.info("%s listening on %s port %d", listener.name, host, port)
 
     def set_slot(self, slot: int) -> None:
-        """In a worker: count connections in row *slot* of every limiter."""
+        """In a worker: count connections and failed logins in row *slot*."""
         for listener in self.listeners.values():
             listener.limiter.slot = slot
+        self.failures.slot = slot
+        self.sent.slot = slot
 
     def reset_slot(self, slot: int) -> None:
         """In the supervisor: forget the connections of the dead worker in *slot*."""
@@ -185,7 +189,7 @@ async def serve(
             users=users, store=store, plugins=plugins, hostname=config.hostname
         )
         auth = plugins.hook.trimail_auth_backend(config=config, users=users)
-        throttle = LoginThrottle(config.auth, trio.current_time)
+        throttle = LoginThrottle(config.auth, table=bound.failures)
         contexts: dict[str, ServerContext | Pop3Context | ImapContext] = {
             "smtp": ServerContext(
                 listener="smtp",
@@ -209,7 +213,7 @@ async def serve(
                     throttle=throttle,
                     users=users,
                     max_messages_per_hour=config.submission.max_messages_per_hour,
-                    clock=trio.current_time,
+                    sent=bound.sent,
                 ),
             ),
             "pop3": Pop3Context(

@@ -10,7 +10,6 @@ get a 4xx until the outbound queue exists, and Message-ID/Date are added when mi
 from __future__ import annotations
 
 import base64
-import collections
 import datetime
 import email.parser
 import email.policy
@@ -25,9 +24,10 @@ from trimail.mail.address import Mailbox, ReversePath
 from trimail.mail.reply import Reply
 from trimail.sasl import LOGIN_USERNAME_PROMPT, LoginServer, SaslError, parse_plain
 from trimail.server.auth import AuthBackend, sasl_mechanisms
-from trimail.server.throttle import LoginThrottle
+from trimail.server.throttle import LoginThrottle, SharedCounts
 from trimail.users.db import Resolution, UserDatabase, UserInfo
 
+HOUR_SECONDS = 3600.0
 MECHANISMS = ("PLAIN", "LOGIN")  # password mechanisms: offered over TLS or loopback only
 # and SCRAM-SHA-256 (RFC 7677) after them when the auth backend supports it
 
@@ -58,6 +58,9 @@ class SubmissionPolicy:
         auth: the auth backend (hook ``trimail_auth_backend``).
         throttle: failed-login delays and blocks.
         users: the user database (senders, aliases).
+        max_messages_per_hour: per user, across all workers.
+        clock: monotonic seconds, the same in every worker.
+        sent: messages per user, shared by the workers.
     """
 
     auth: AuthBackend
@@ -65,7 +68,7 @@ class SubmissionPolicy:
     users: UserDatabase
     max_messages_per_hour: int = 500
     clock: Callable[[], float] = time.monotonic
-    _sent: dict[str, collections.deque[float]] = attrs.field(factory=dict)
+    sent: SharedCounts = attrs.field(factory=SharedCounts)  # shared by the workers
 
     @property
     def mechanisms(self) -> tuple[str, ...]:
@@ -73,14 +76,15 @@ class SubmissionPolicy:
         return sasl_mechanisms(self.auth, *MECHANISMS)
 
     def allow_message(self, user: UserInfo) -> bool:
-        """Count one message for *user*; False if over ``max_messages_per_hour``."""
+        """Count one message for *user*; False if over ``max_messages_per_hour``.
+
+        The hour starts at the user's first message and counts in every worker.
+        """
         now = self.clock()
-        times = self._sent.setdefault(user.address, collections.deque())
-        while times and now - times[0] >= 3600.0:
-            times.popleft()
-        if len(times) >= self.max_messages_per_hour:
+        bucket = self.sent.bucket(f"sent:{user.address}")
+        if self.sent.count(bucket, now, HOUR_SECONDS) >= self.max_messages_per_hour:
             return False
-        times.append(now)
+        self.sent.add(bucket, now, HOUR_SECONDS)
         return True
 
     def owns(self, user: UserInfo, reverse_path: ReversePath) -> bool:
