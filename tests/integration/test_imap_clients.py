@@ -105,3 +105,41 @@ def test_mbsync_two_way(server: ServerProcess, tmp_path: Path) -> None:
         client.logout()
     third = _mbsync(config)  # nothing changed: a clean no-op run
     assert third.returncode == 0, third.stderr
+
+
+@pytest.mark.skipif(shutil.which("fetchmail") is None, reason="fetchmail not installed")
+def test_fetchmail_over_imap(server: ServerProcess, tmp_path: Path) -> None:
+    """fetchmail downloads new mail over IMAP, marks it seen, and a second run gets none."""
+    send(server)
+    send(server, MESSAGE.replace(b"Lunch", b"Tea"))
+    mbox = tmp_path / "mbox"
+    rc = tmp_path / "fetchmailrc"
+    rc.write_text(
+        f"poll 127.0.0.1 service {server.imap_port} protocol imap auth password\n"
+        f'  user "{USER}" password "{PASSWORD}"\n'
+        f'  mda "cat >> {mbox}" sslproto "" keep\n'
+    )
+    rc.chmod(0o600)
+
+    def fetch() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["fetchmail", "-f", str(rc), "--nodetach", "--nosyslog", "-v"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        )
+
+    first = fetch()
+    assert first.returncode == 0, first.stdout + first.stderr
+    got = mbox.read_bytes()
+    assert b"Subject: Lunch on Friday" in got and b"Subject: Tea on Friday" in got
+    second = fetch()
+    assert second.returncode == 1, second.stdout  # 1: no new mail
+    client = imaplib.IMAP4("127.0.0.1", server.imap_port, timeout=30)
+    try:
+        client.login(USER, PASSWORD)
+        client.select("INBOX", readonly=True)
+        assert client.search(None, "SEEN")[1] == [b"1 2"]
+    finally:
+        client.logout()

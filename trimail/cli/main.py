@@ -39,9 +39,9 @@ def _serve(config: Config, _args: argparse.Namespace) -> int:
 
 
 def _check_config(config: Config, args: argparse.Namespace) -> int:
-    from trimail.plugins import make_plugin_manager
+    from trimail.server.app import check_plugins
 
-    make_plugin_manager(config)
+    check_plugins(config)
     if config.tls.cert_file:
         from trimail.server.tls import TlsError, certificate_paths, server_context
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import tomllib
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 import cattrs
@@ -12,6 +14,11 @@ import cattrs
 from trimail.config.model import Config, is_hostname
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
+
+T = TypeVar("T")
+
+# cattrs writes a table key as ['name']; the operator knows it as .name
+_DICT_KEY = re.compile(r"\['([^']*)'\]")
 
 
 def _strict(kind: type, name: str) -> None:
@@ -68,7 +75,7 @@ def _describe(exc: BaseException) -> list[tuple[str, str]]:
     pairs = []
     for message in cattrs.transform_error(exc, path="$", format_exception=_format):
         reason, _, where = message.rpartition(" @ ")
-        key = where.removeprefix("$").lstrip(".")
+        key = _DICT_KEY.sub(r".\1", where.removeprefix("$")).lstrip(".")
         field, sep, detail = reason.partition(": ")
         if sep and field.isidentifier():  # an attrs validator named its field
             key, reason = f"{key}.{field}".lstrip("."), detail
@@ -123,3 +130,32 @@ def load_config(path: str | Path | None) -> Config:
         lines = [f"{path}: {key}: {reason}" for key, reason in _describe(exc)]
         raise ConfigError("\n".join(lines)) from None
     return _finish(config)
+
+
+def structure_plugin_table(config: Config, name: str, cls: type[T]) -> T | None:
+    """Validate a plugin's ``[plugin.NAME]`` table into its own attrs class.
+
+    Types are as strict as trimail's own config (no coercion; unknown keys refused).
+
+    Args:
+        config: the validated configuration.
+        name: the plugin's table name, e.g. ``"passwd_file"``.
+        cls: a (frozen) attrs class describing the table.
+
+    Returns:
+        The settings, or None if the config has no such table.
+
+    Raises:
+        ConfigError: ``plugin.NAME.KEY: reason``, one line per problem.
+    """
+    table = config.plugin.get(name)
+    if table is None:
+        return None
+    try:
+        return _converter.structure(table, cls)
+    except Exception as exc:  # cattrs raises groups of validation errors
+        lines = [
+            f"plugin.{name}{'' if key == '(top level)' else '.' + key}: {why}"
+            for key, why in _describe(exc)
+        ]
+        raise ConfigError("\n".join(lines)) from None

@@ -176,7 +176,7 @@ class SubmissionListenerConfig(SmtpListenerConfig):
         default=500,
         validator=_positive,
         metadata=_doc(
-            "Messages one user may submit per hour (per worker process); more get "
+            "Messages one user may submit per hour (all workers together); more get "
             "450 4.7.0 until the hour has passed."
         ),
     )
@@ -408,4 +408,11 @@ class Config:
     auth: AuthConfig = attrs.field(factory=AuthConfig, metadata=_doc("[auth] table"))
     shutdown: ShutdownConfig = attrs.field(
         factory=ShutdownConfig, metadata=_doc("[shutdown] table")
+    )
+    plugin: dict[str, dict[str, Any]] = attrs.field(
+        factory=dict,
+        metadata=_doc(
+            "[plugin.NAME] tables: settings for plugin NAME, passed to it as they are; "
+            "the plugin checks its own table (see its documentation)."
+        ),
     )

@@ -32,13 +32,14 @@ from pathlib import Path
 import attrs
 import trio
 
+from trimail.config.loader import ConfigError
 from trimail.config.model import (
     Config,
     ImapListenerConfig,
     Pop3ListenerConfig,
     SmtpListenerConfig,
 )
-from trimail.plugins import make_plugin_manager
+from trimail.plugins import PluginError, make_plugin_manager
 from trimail.server.delivery import LocalDelivery
 from trimail.server.imap_notify import ChangeNotifier
 from trimail.server.imap_session import ImapContext, ImapSession
@@ -362,9 +363,30 @@ def prepare_data_dir(config: Config) -> None:
     except OSError as exc:
         raise StartupError(f"data_dir {data_dir}: {exc.strerror or exc}") from None
     try:
-        UserDatabase(data_dir / "users.sqlite3").close()
+        users = UserDatabase(data_dir / "users.sqlite3")
     except UserDatabaseError as exc:
         raise StartupError(str(exc)) from None
+    try:
+        check_plugins(config, users)
+    except (ConfigError, PluginError) as exc:
+        raise StartupError(str(exc)) from None
+    finally:
+        users.close()
+
+
+def check_plugins(config: Config, users: UserDatabase | None = None) -> None:
+    """Load the plugins once and let them check their ``[plugin.NAME]`` tables.
+
+    Runs the ``trimail_auth_backend`` hook as a worker would, so a bad table stops
+    ``trimail serve`` (and ``check-config``) with one clear message instead of a
+    traceback in every worker.
+
+    Raises:
+        ConfigError: a plugin's table is invalid (``plugin.NAME.KEY: reason``).
+        PluginError: a plugin cannot be loaded.
+    """
+    plugins = make_plugin_manager(config)
+    plugins.hook.trimail_auth_backend(config=config, users=users)
 
 
 def run_server(config: Config) -> int:
