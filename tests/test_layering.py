@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "trimail"
-PURE_PACKAGES = ["mail", "smtp", "imap", "pop3", "sasl"]
+PURE_PACKAGES = ["mail", "smtp", "imap", "pop3", "sasl", "mailauth"]
 FORBIDDEN = {"trio", "socket", "time", "random", "logging", "asyncio", "sqlite3", "secrets"}
 
 

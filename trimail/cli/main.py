@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from trimail import __version__
 from trimail.cli import admin
+from trimail.cli import dns as dns_commands
 from trimail.config import ConfigError, load_config
 from trimail.config.model import Config
 
@@ -76,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(handler=_check_config)
     admin.add_commands(commands, common)
+    dns_commands.add_commands(commands, common)
     return parser
 
 
