@@ -496,12 +496,15 @@ def test_authenticate_rounds() -> None:
     assert conn.state is State.AUTHENTICATED
 
 
-@pytest.mark.parametrize("line", [b"*", b"not base64", b"YW=Jj"])
-def test_authenticate_cancelled(line: bytes) -> None:
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [(b"*", "cancelled"), (b"not base64", "invalid base64"), (b"YW=Jj", "invalid base64")],
+)
+def test_authenticate_cancelled(line: bytes, reason: str) -> None:
     conn = make()
     command(conn, b"a AUTHENTICATE PLAIN\r\n")
     conn.auth_challenge()
-    assert one(conn, line + b"\r\nb NOOP\r\n") == AuthCancelled(tag="a")
+    assert one(conn, line + b"\r\nb NOOP\r\n") == AuthCancelled(tag="a", reason=reason)
     with pytest.raises(LocalProtocolError):
         conn.auth_challenge()
     assert conn.complete("a", "BAD", "cancelled") == b"a BAD cancelled\r\n"

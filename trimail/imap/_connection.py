@@ -624,14 +624,14 @@ class ImapConnection:
             data = binascii.a2b_base64(line, strict_mode=True) if line else b""
         except binascii.Error:
             self._abandon_line(line)
-            return self._auth_cancelled()
+            return self._auth_cancelled("invalid base64")
         assert self._owed is not None
         return AuthResponse(tag=self._owed.tag, data=data)
 
-    def _auth_cancelled(self) -> Event:
+    def _auth_cancelled(self, reason: str = "cancelled") -> Event:
         assert self._owed is not None
         self._owed.cancelled = True
-        return AuthCancelled(tag=self._owed.tag)
+        return AuthCancelled(tag=self._owed.tag, reason=reason)
 
     def _idle_line(self, line: bytes) -> Event:
         if line.upper() == b"DONE":

@@ -114,9 +114,14 @@ class AuthCancelled(Event):
 
     The engine has not replied: answer ``conn.complete(tag, "BAD", ...)``
     (RFC 3501 §6.2.2).
+
+    Attributes:
+        tag: the AUTHENTICATE command's tag.
+        reason: ``"cancelled"`` (the client sent ``*``) or ``"invalid base64"``.
     """
 
     tag: str
+    reason: str = "cancelled"
 
 
 @attrs.frozen(kw_only=True)

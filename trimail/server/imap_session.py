@@ -316,9 +316,9 @@ class ImapSession:
                 await self._run_command(tag, command)
             case AuthResponse(tag=tag, data=data):
                 await self._auth_response(tag, data)
-            case AuthCancelled(tag=tag):
+            case AuthCancelled(tag=tag, reason=reason):
                 self._pending_auth = None
-                self.emit(self.conn.complete(tag, "BAD", "AUTHENTICATE cancelled"))
+                self.emit(self.conn.complete(tag, "BAD", f"AUTHENTICATE {reason}"))
             case IdleDone():  # pragma: no cover - consumed inside idle()
                 raise AssertionError("IdleDone outside IDLE")
             case ConnectionClosed():

@@ -167,8 +167,8 @@ class ImapTranscriptPolicy:
                 return conn.accept_literal()
             case AuthResponse(tag=tag, data=data):
                 return self._plain(conn, tag, data)
-            case AuthCancelled(tag=tag):
-                return conn.complete(tag, "BAD", "AUTHENTICATE cancelled")
+            case AuthCancelled(tag=tag, reason=reason):
+                return conn.complete(tag, "BAD", f"AUTHENTICATE {reason}")
             case IdleDone(tag=tag):
                 return conn.complete(tag, "OK", "IDLE terminated")
             case CommandReceived():

@@ -9,6 +9,7 @@ Only the first two fields are used here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -27,6 +28,24 @@ _DUMMY = (
 )
 
 
+def canonical_name(name: str, default_domain: str = "") -> str:
+    """A user name as compared: trimmed (also of a byte-order mark), lower-cased,
+    ``@default_domain`` added if bare, the domain as A-labels (RFC 5890), so
+    ``idn@exämple.org`` and ``idn@xn--exmple-cua.org`` are one user, as in trimail's
+    own user database."""
+    name = name.strip().lstrip("\ufeff").strip().lower()
+    local, sep, domain = name.rpartition("@")
+    if not sep:
+        if not default_domain:
+            return name
+        local, domain = name, default_domain
+    domain = domain.rstrip(".")
+    if not domain.isascii():
+        with contextlib.suppress(UnicodeError):  # not a valid IDN: compared as written
+            domain = domain.encode("idna").decode("ascii")
+    return f"{local}@{domain}"
+
+
 def parse_passwd_file(
     text: str, *, default_domain: str = "", source: str = "passwd-file"
 ) -> dict[str, str]:
@@ -38,25 +57,23 @@ def parse_passwd_file(
     """
     entries: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
+        line = line.strip().lstrip("\ufeff")  # a byte-order mark on the first line
         if not line or line.startswith("#"):
             continue
         user, sep, rest = line.partition(":")
         password = rest.split(":", 1)[0]
-        user = user.strip().lower()
+        user = canonical_name(user, default_domain) if user.strip() else ""
         if not sep or not user or not password:
             log.warning("%s line %d: not user:password..., skipped", source, number)
             continue
         if "@" not in user:
-            if not default_domain:
-                log.warning(
-                    "%s line %d: %r has no @domain and default_domain is not set, skipped",
-                    source,
-                    number,
-                    user,
-                )
-                continue
-            user = f"{user}@{default_domain.lower()}"
+            log.warning(
+                "%s line %d: %r has no @domain and default_domain is not set, skipped",
+                source,
+                number,
+                user,
+            )
+            continue
         if user in entries:
             log.warning("%s line %d: %s repeated, the first line counts", source, number, user)
             continue
@@ -86,10 +103,7 @@ class PasswdFileBackend:
 
     def address(self, username: str) -> str:
         """The address a login name stands for (``@default_domain`` added if bare)."""
-        name = username.strip().lower()
-        if "@" not in name and self.default_domain:
-            name = f"{name}@{self.default_domain}"
-        return name
+        return canonical_name(username, self.default_domain)
 
     def entries(self) -> dict[str, str]:
         """The file's users (address -> password field), re-read if it changed; blocking."""
