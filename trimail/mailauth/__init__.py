@@ -17,12 +17,17 @@ from trimail.mailauth.records import (
     private_key_pem,
     split_txt,
 )
+from trimail.mailauth.resolver import PermError, Resolver, StaticResolver, TempError
 
 __all__ = [
     "DEFAULT_SELECTOR",
     "DkimPrivateKey",
     "DkimPublicKey",
+    "PermError",
     "RecordError",
+    "Resolver",
+    "StaticResolver",
+    "TempError",
     "check_selector",
     "dkim_record_lines",
     "dkim_txt",

@@ -1,0 +1,118 @@
+"""DKIM verification (RFC 6376, RFC 8463 ed25519) with dkimpy over our Resolver.
+
+Pure: key records come from the :class:`~trimail.mailauth.resolver.Resolver` passed
+in. dkimpy does the cryptography and canonicalization; this module only feeds it DNS
+and turns its booleans and exceptions into RFC 8601 §2.7.1 results. Verifying is
+CPU-heavy: the server calls :func:`verify` in a worker thread (STYLE.md §3).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeAlias
+
+import attrs
+import dkim as dkimpy
+from dkim.util import InvalidTagValueList, parse_tag_value
+
+from trimail.mailauth.resolver import Resolver, TempError
+
+DkimResultCode: TypeAlias = Literal["pass", "fail", "neutral", "temperror", "permerror"]
+# dkimpy raises these when it meets input it cannot handle (a malformed l=, bad
+# base64 ...); they mean "cannot be processed", never a crash of ours.
+_DKIMPY_BUGS = (ValueError, IndexError, KeyError, TypeError)
+
+
+@attrs.frozen(kw_only=True)
+class DkimResult:
+    """The outcome for one DKIM-Signature field, in the order they appear."""
+
+    domain: str  # d= (SDID), "" if the signature has none
+    selector: str  # s=, "" if the signature has none
+    result: DkimResultCode
+    reason: str = ""  # short human text for reason= (RFC 8601 §2.2), "" on pass
+    b: str = ""  # b= without white space, for header.b (RFC 6008)
+
+
+class _KeyLookup:
+    """A dkimpy ``dnsfunc`` that remembers why a key could not be had."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        self.problem: tuple[DkimResultCode, str] | None = None
+
+    def __call__(self, name: bytes, timeout: float = 5) -> bytes | None:
+        qname = name.decode("ascii", "replace")
+        try:
+            records = self.resolver.txt(qname.rstrip("."))
+        except TempError as e:
+            self.problem = ("temperror", f"key lookup failed: {e}")
+            return None
+        if not records:
+            self.problem = ("permerror", f"no key at {qname}")
+            return None
+        record = records[0].encode("utf-8", "replace")  # several: undefined, §3.6.2.2
+        try:
+            dkimpy.evaluate_pk(name, record)
+        except (dkimpy.DKIMException, *_DKIMPY_BUGS) as e:
+            self.problem = ("permerror", f"unusable key: {e}")
+        return record
+
+
+def _tags(field_value: bytes) -> dict[bytes, bytes]:
+    try:
+        return dict(parse_tag_value(field_value))
+    except (InvalidTagValueList, *_DKIMPY_BUGS):
+        return {}
+
+
+def _text(value: bytes | None) -> str:
+    return (value or b"").decode("ascii", "replace")
+
+
+def _one(message: bytes, idx: int, field_value: bytes, resolver: Resolver) -> DkimResult:
+    tags = _tags(field_value)
+    b = "".join(_text(tags.get(b"b")).split())
+    lookup = _KeyLookup(resolver)
+
+    def result(code: DkimResultCode, reason: str = "") -> DkimResult:
+        domain, selector = _text(tags.get(b"d")).lower(), _text(tags.get(b"s"))
+        return DkimResult(domain=domain, selector=selector, result=code, reason=reason, b=b)
+
+    try:
+        ok = dkimpy.DKIM(message).verify(idx=idx, dnsfunc=lookup)
+    except dkimpy.ValidationError as e:
+        if "body hash mismatch" in str(e):
+            return result("fail", "body hash did not verify")
+        return result("permerror", str(e))
+    except dkimpy.MessageFormatError as e:
+        return result("neutral", f"signature syntax: {e}")
+    except (dkimpy.DKIMException, *_DKIMPY_BUGS) as e:
+        return result("permerror", str(e) or type(e).__name__)
+    if lookup.problem is not None:
+        return result(*lookup.problem)
+    return result("pass") if ok else result("fail", "signature did not verify")
+
+
+def verify(message: bytes, resolver: Resolver) -> list[DkimResult]:
+    """Verify every DKIM-Signature of *message* (RFC 6376 §6.1).
+
+    Args:
+        message: the whole message as received, header and body, CRLF line ends.
+        resolver: answers the ``<selector>._domainkey.<d>`` TXT queries (§3.6.2).
+
+    Returns:
+        One result per DKIM-Signature field, top to bottom; ``[]`` when there is none
+        or the header cannot be parsed at all.
+
+    Error handling:
+        A resolver :class:`TempError` gives ``temperror``; no key record or an
+        unusable one (bad ``p=``, ``k=``, too small) gives ``permerror``; a body hash
+        or signature mismatch gives ``fail``; a signature whose tag list does not
+        parse gives ``neutral``; missing or invalid required tags give ``permerror``.
+    """
+    try:
+        headers = dkimpy.DKIM(message).headers
+    except (dkimpy.DKIMException, *_DKIMPY_BUGS):
+        return []
+    fields = [value for name, value in headers if name.lower() == b"dkim-signature"]
+    return [_one(message, idx, value, resolver) for idx, value in enumerate(fields)]
