@@ -211,7 +211,8 @@ async def _vanished_earlier(session: ImapSession, command: C.Fetch) -> None:
     changes = await session.thread(
         session.store.changes_since, session.account, view.name, command.changed_since
     )
-    ranges = command.sequence_set.resolve(max(view.uids[-1] if view.uids else 0, 1))
+    # "*" reaches up to UIDNEXT-1 here: expunged UIDs above the view's top still count
+    ranges = command.sequence_set.resolve(max(changes.uidnext - 1, 1))
     gone = [u for u in changes.expunged if any(a <= u <= b for a, b in ranges)]
     if gone:
         session.emit(b"* VANISHED (EARLIER) %s\r\n" % str(SequenceSet.from_values(gone)).encode())
@@ -227,7 +228,7 @@ async def qresync_select(session: ImapSession, params: C.QresyncParams) -> None:
     )
     gone = changes.expunged
     if params.known_uids is not None:
-        known = params.known_uids.resolve(max(view.uids[-1] if view.uids else 0, 1))
+        known = params.known_uids.resolve(max(changes.uidnext - 1, 1))
         gone = [u for u in gone if any(a <= u <= b for a, b in known)]
     if gone:
         session.emit(b"* VANISHED (EARLIER) %s\r\n" % str(SequenceSet.from_values(gone)).encode())
