@@ -12,11 +12,12 @@ import contextlib
 import datetime as _dt
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from trimail.imap import LiteralRequest
 from trimail.imap import _commands as C
 from trimail.imap._seqset import SequenceSet
+from trimail.server.imap_errors import CommandFailed
 from trimail.storage.api import (
     InvalidMailboxName,
     MailboxExists,
@@ -44,13 +45,7 @@ STATUS_ITEMS = (
 SPECIAL_USES = ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")
 
 
-def _failed(status: Literal["NO", "BAD"], text: str, code: str | None = None) -> Exception:
-    from trimail.server.imap_session import CommandFailed
-
-    return CommandFailed(status, text, code)
-
-
-def _name(raw: str) -> str:
+def mailbox_arg(raw: str) -> str:
     """Normalize a client's mailbox name (INBOX case-insensitive, RFC 3501 §5.1).
 
     Raises:
@@ -59,7 +54,7 @@ def _name(raw: str) -> str:
     try:
         return normalize_mailbox_name(raw)
     except InvalidMailboxName:
-        raise _failed("NO", "Invalid mailbox name", "CANNOT") from None
+        raise CommandFailed("NO", "Invalid mailbox name", "CANNOT") from None
 
 
 # --- LIST / LSUB (RFC 3501 §6.3.8-9, RFC 5258) -----------------------------------------
@@ -224,12 +219,12 @@ async def status(session: ImapSession, tag: str, command: C.Status) -> bytes:
     """STATUS: counters from the index only (no message file is opened)."""
     unknown = [i for i in command.items if i not in STATUS_ITEMS]
     if unknown:
-        raise _failed("BAD", f"Unknown STATUS item {unknown[0]}")
-    name = _name(command.mailbox)
+        raise CommandFailed("BAD", f"Unknown STATUS item {unknown[0]}")
+    name = mailbox_arg(command.mailbox)
     try:
         result = await session.thread(session.store.mailbox_status, session.account, name)
     except NoSuchMailbox:
-        raise _failed("NO", "No such mailbox", "NONEXISTENT") from None
+        raise CommandFailed("NO", "No such mailbox", "NONEXISTENT") from None
     if "HIGHESTMODSEQ" in command.items:
         session.conn.enable(["CONDSTORE"])
     if session.view is not None:
@@ -244,15 +239,15 @@ async def status(session: ImapSession, tag: str, command: C.Status) -> bytes:
 async def create(session: ImapSession, tag: str, command: C.Create) -> bytes:
     """CREATE, with missing parents and ``USE (\\Special)`` (RFC 6154 §3)."""
     raw = command.mailbox.rstrip(DELIMITER)  # "foo/" means "foo" (RFC 3501 §6.3.3)
-    name = _name(raw)
+    name = mailbox_arg(raw)
     if name == "INBOX":
-        raise _failed("NO", "INBOX always exists", "ALREADYEXISTS")
+        raise CommandFailed("NO", "INBOX always exists", "ALREADYEXISTS")
     uses = [u for u in command.special_use]
     for use in uses:
         if use.capitalize() not in [s.capitalize() for s in SPECIAL_USES]:
-            raise _failed("NO", f"Unsupported special use {use}", "USEATTR")
+            raise CommandFailed("NO", f"Unsupported special use {use}", "USEATTR")
     if len(uses) > 1:
-        raise _failed("NO", "One special use per mailbox", "USEATTR")
+        raise CommandFailed("NO", "One special use per mailbox", "USEATTR")
     special = next((s for s in SPECIAL_USES if uses and s.lower() == uses[0].lower()), None)
     store, account = session.store, session.account
 
@@ -272,43 +267,43 @@ async def create(session: ImapSession, tag: str, command: C.Create) -> bytes:
     try:
         await session.thread(make)
     except MailboxExists:
-        raise _failed("NO", "Mailbox exists", "ALREADYEXISTS") from None
+        raise CommandFailed("NO", "Mailbox exists", "ALREADYEXISTS") from None
     except InvalidMailboxName:
-        raise _failed("NO", "Invalid mailbox name", "CANNOT") from None
+        raise CommandFailed("NO", "Invalid mailbox name", "CANNOT") from None
     session.ctx.notifier.changed(account)
     return session.ok(tag, "CREATE completed")
 
 
 async def delete(session: ImapSession, tag: str, command: C.Delete) -> bytes:
     """DELETE: INBOX refused; a parent keeps its name as \\Noselect (RFC 3501 §6.3.4)."""
-    name = _name(command.mailbox)
+    name = mailbox_arg(command.mailbox)
     if name == "INBOX":
-        raise _failed("NO", "INBOX cannot be deleted", "CANNOT")
+        raise CommandFailed("NO", "INBOX cannot be deleted", "CANNOT")
     if session.view is not None and session.view.name == name:
-        raise _failed("NO", "Mailbox is selected; select another first", "INUSE")
+        raise CommandFailed("NO", "Mailbox is selected; select another first", "INUSE")
     try:
         await session.thread(session.store.delete_mailbox, session.account, name)
     except NoSuchMailbox:
-        raise _failed("NO", "No such mailbox", "NONEXISTENT") from None
+        raise CommandFailed("NO", "No such mailbox", "NONEXISTENT") from None
     except ValueError:
-        raise _failed("NO", "Mailbox cannot be deleted", "CANNOT") from None
+        raise CommandFailed("NO", "Mailbox cannot be deleted", "CANNOT") from None
     session.ctx.notifier.changed(session.account)
     return session.ok(tag, "DELETE completed")
 
 
 async def rename(session: ImapSession, tag: str, command: C.Rename) -> bytes:
     """RENAME: keeps UIDVALIDITY; children move; INBOX's mail moves (RFC 3501 §6.3.5)."""
-    old, new = _name(command.mailbox), _name(command.new_name.rstrip(DELIMITER))
+    old, new = mailbox_arg(command.mailbox), mailbox_arg(command.new_name.rstrip(DELIMITER))
     if new == "INBOX" or new.startswith(old + DELIMITER):  # RFC 3501 §6.3.5
-        raise _failed("NO", "Cannot rename a mailbox into itself or to INBOX", "CANNOT")
+        raise CommandFailed("NO", "Cannot rename a mailbox into itself or to INBOX", "CANNOT")
     try:
         await session.thread(session.store.rename_mailbox, session.account, old, new)
     except NoSuchMailbox:
-        raise _failed("NO", "No such mailbox", "NONEXISTENT") from None
+        raise CommandFailed("NO", "No such mailbox", "NONEXISTENT") from None
     except MailboxExists:
-        raise _failed("NO", "Target mailbox exists", "ALREADYEXISTS") from None
+        raise CommandFailed("NO", "Target mailbox exists", "ALREADYEXISTS") from None
     except InvalidMailboxName:
-        raise _failed("NO", "Invalid mailbox name", "CANNOT") from None
+        raise CommandFailed("NO", "Invalid mailbox name", "CANNOT") from None
     view = session.view
     if view is not None and old != "INBOX" and (view.name + DELIMITER).startswith(old + DELIMITER):
         view.name = new + view.name[len(old) :]  # the selected mailbox or a child moved
@@ -318,14 +313,14 @@ async def rename(session: ImapSession, tag: str, command: C.Rename) -> bytes:
 
 async def subscribe(session: ImapSession, tag: str, command: C.Subscribe) -> bytes:
     """SUBSCRIBE (RFC 3501 §6.3.6)."""
-    name = _name(command.mailbox)
+    name = mailbox_arg(command.mailbox)
     await session.thread(session.store.set_subscribed, session.account, name, True)
     return session.ok(tag, "SUBSCRIBE completed")
 
 
 async def unsubscribe(session: ImapSession, tag: str, command: C.Unsubscribe) -> bytes:
     """UNSUBSCRIBE (RFC 3501 §6.3.7)."""
-    name = _name(command.mailbox)
+    name = mailbox_arg(command.mailbox)
     await session.thread(session.store.set_subscribed, session.account, name, False)
     return session.ok(tag, "UNSUBSCRIBE completed")
 
@@ -356,16 +351,16 @@ async def literal_request(session: ImapSession, event: LiteralRequest) -> bytes:
 
 async def append(session: ImapSession, tag: str, command: C.Append) -> bytes:
     """APPEND: each message durable before OK; MULTIAPPEND is all or nothing."""
-    name = _name(command.mailbox)
+    name = mailbox_arg(command.mailbox)
     store, account = session.store, session.account
     limit = session.ctx.config.max_message_bytes
     for message in command.messages:
         if len(message.data) > limit:
-            raise _failed("NO", "Message too large", "TOOBIG")
+            raise CommandFailed("NO", "Message too large", "TOOBIG")
         if not message.data:
-            raise _failed("NO", "Empty message", "CANNOT")
+            raise CommandFailed("NO", "Empty message", "CANNOT")
         if message.internal_date is not None and message.internal_date.year < 1000:
-            raise _failed("BAD", "Invalid date-time: the year must have four digits")
+            raise CommandFailed("BAD", "Invalid date-time: the year must have four digits")
     now = _dt.datetime.now(_dt.UTC).astimezone()
 
     def deliver_all() -> tuple[int, list[int]]:
@@ -392,9 +387,9 @@ async def append(session: ImapSession, tag: str, command: C.Append) -> bytes:
     try:
         uidvalidity, uids = await session.thread(deliver_all)
     except NoSuchMailbox:
-        raise _failed("NO", "No such mailbox", "TRYCREATE") from None
+        raise CommandFailed("NO", "No such mailbox", "TRYCREATE") from None
     except ValueError as exc:
-        raise _failed("BAD", f"Invalid flag: {exc}") from None
+        raise CommandFailed("BAD", f"Invalid flag: {exc}") from None
     session.ctx.notifier.changed(account)
     if session.view is not None:
         await session.sync(expunge_ok=True)

@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from trimail.imap import _commands as C
 from trimail.imap._seqset import SequenceSet
 from trimail.server import imap_fetch, imap_search
-from trimail.storage.api import MessageInfo, NoSuchMailbox, NoSuchMessage, StorageError
+from trimail.server.imap_errors import CommandFailed
+from trimail.server.imap_mailboxes import mailbox_arg
+from trimail.storage.api import (
+    MessageFlags,
+    MessageInfo,
+    NoSuchMailbox,
+    NoSuchMessage,
+    StorageError,
+)
 
 if TYPE_CHECKING:
     from trimail.server.imap_session import ImapSession
@@ -23,12 +33,6 @@ if TYPE_CHECKING:
 CHUNK = 1000  # messages per store read for cached items
 CACHED_CHUNK = 5000  # messages per fetch_cached read (bytes only, no JSON)
 OCTET_CHUNK = 50  # messages per store read when their files are read too
-
-
-def _failed(status: Literal["NO", "BAD"], text: str, code: str | None = None) -> Exception:
-    from trimail.server.imap_session import CommandFailed
-
-    return CommandFailed(status, text, code)
 
 
 def _view(session: ImapSession) -> MailboxView:
@@ -60,11 +64,11 @@ def resolve(session: ImapSession, seqset: SequenceSet, *, uid: bool) -> list[tup
             pairs.extend((i + 1, uids[i]) for i in range(start, stop))
         return pairs
     if not uids:
-        raise _failed("BAD", "No messages in the mailbox")
+        raise CommandFailed("BAD", "No messages in the mailbox")
     try:
         return view.seqs_in(seqset.resolve(len(uids)))
     except ValueError as exc:
-        raise _failed("BAD", f"Invalid message sequence number: {exc}") from None
+        raise CommandFailed("BAD", f"Invalid message sequence number: {exc}") from None
 
 
 # --- FETCH (RFC 3501 §6.4.5, RFC 7162 §3.1.4, §3.2.6) ----------------------------------
@@ -80,7 +84,7 @@ async def fetch(session: ImapSession, tag: str, command: C.Fetch) -> bytes:
     if command.vanished and (
         not command.uid or command.changed_since is None or not session.qresync
     ):
-        raise _failed("BAD", "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC")
+        raise CommandFailed("BAD", "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC")
     if command.uid and not any(a.name == "UID" for a in attributes):
         attributes.insert(0, C.FetchAttribute(name="UID"))
     if session.condstore and not any(a.name == "MODSEQ" for a in attributes):
@@ -152,7 +156,9 @@ async def fetch(session: ImapSession, tag: str, command: C.Fetch) -> bytes:
                     utf8=session.utf8,
                 )
             except imap_fetch.FetchFailed:
-                raise _failed("NO", "Unknown Content-Transfer-Encoding", "UNKNOWN-CTE") from None
+                raise CommandFailed(
+                    "NO", "Unknown Content-Transfer-Encoding", "UNKNOWN-CTE"
+                ) from None
             session.emit(line)
         await session.maybe_flush()
     await session.sync(expunge_ok=command.uid)
@@ -198,9 +204,7 @@ async def _fetch_cached(
     return issued
 
 
-def _with_flags(info: MessageInfo, change: Any) -> MessageInfo:
-    import attrs
-
+def _with_flags(info: MessageInfo, change: MessageFlags) -> MessageInfo:
     return attrs.evolve(info, flags=change.flags, modseq=change.modseq)
 
 
@@ -248,7 +252,7 @@ async def store(session: ImapSession, tag: str, command: C.Store) -> bytes:
     """STORE / UID STORE in one transaction; FETCH responses unless .SILENT."""
     view = _view(session)
     if view.read_only:
-        raise _failed("NO", "Mailbox is read-only", "READ-ONLY")
+        raise CommandFailed("NO", "Mailbox is read-only", "READ-ONLY")
     pairs = resolve(session, command.sequence_set, uid=command.uid)
     if command.unchanged_since is not None:
         session.conn.enable(["CONDSTORE"])
@@ -266,7 +270,7 @@ async def store(session: ImapSession, tag: str, command: C.Store) -> bytes:
             )
         )
     except ValueError as exc:
-        raise _failed("BAD", f"Invalid flag: {exc}") from None
+        raise CommandFailed("BAD", f"Invalid flag: {exc}") from None
     if result.changed:
         session.ctx.notifier.changed(account)
     if result.new_keywords:
@@ -352,7 +356,7 @@ async def search(session: ImapSession, tag: str, command: C.Search) -> bytes:
     try:
         found = await session.thread(run)
     except ValueError as exc:
-        raise _failed("BAD", str(exc)) from None
+        raise CommandFailed("BAD", str(exc)) from None
     if command.return_options is not None and "SAVE" in command.return_options:
         session.saved_search = [u for _s, u, _m in found]
     numbers = [u if command.uid else s for s, u, _m in found]
@@ -406,14 +410,12 @@ def _esearch(
 
 async def copy(session: ImapSession, tag: str, command: C.Copy | C.Move) -> bytes:
     """COPY / MOVE and their UID forms; COPYUID in the response."""
-    from trimail.server.imap_mailboxes import _name
-
     view = _view(session)
     move = isinstance(command, C.Move)
     if move and view.read_only:
-        raise _failed("NO", "Mailbox is read-only", "READ-ONLY")
+        raise CommandFailed("NO", "Mailbox is read-only", "READ-ONLY")
     pairs = resolve(session, command.sequence_set, uid=command.uid)
-    target = _name(command.mailbox)
+    target = mailbox_arg(command.mailbox)
     verb = "MOVE" if move else "COPY"
     if not pairs:
         await session.sync(expunge_ok=command.uid)
@@ -425,11 +427,11 @@ async def copy(session: ImapSession, tag: str, command: C.Copy | C.Move) -> byte
             )
         )
     except NoSuchMailbox:
-        raise _failed("NO", "No such target mailbox", "TRYCREATE") from None
+        raise CommandFailed("NO", "No such target mailbox", "TRYCREATE") from None
     session.ctx.notifier.changed(session.account)
     if not result.pairs:  # every message was expunged meanwhile (RFC 5530)
         await session.sync(expunge_ok=command.uid)
-        raise _failed("NO", "The messages were expunged", "EXPUNGEISSUED")
+        raise CommandFailed("NO", "The messages were expunged", "EXPUNGEISSUED")
     src = SequenceSet.from_values(s for s, _d in result.pairs)
     dst = SequenceSet.from_values(d for _s, d in result.pairs)
     code = f"COPYUID {result.uidvalidity} {src} {dst}"
@@ -491,7 +493,7 @@ async def expunge(session: ImapSession, tag: str, command: C.Expunge) -> bytes:
     """EXPUNGE / UID EXPUNGE: each removal reported before the OK."""
     view = _view(session)
     if view.read_only:
-        raise _failed("NO", "Mailbox is read-only", "READ-ONLY")
+        raise CommandFailed("NO", "Mailbox is read-only", "READ-ONLY")
     await expunge_deleted(session, command.uids, report=True)
     if session.qresync:
         return session.ok(tag, "EXPUNGE completed", f"HIGHESTMODSEQ {view.synced_modseq}")

@@ -16,7 +16,7 @@ import logging
 import math
 import ssl
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 import trio
@@ -38,6 +38,7 @@ from trimail.imap import (
     State,
 )
 from trimail.imap import _commands as C
+from trimail.imap._seqset import SequenceSet
 from trimail.imap._values import encode_mailbox_name, render_flags
 from trimail.sasl import SCRAM_SHA_256, SaslError, parse_plain
 from trimail.server import imap_mailboxes, imap_messages
@@ -49,6 +50,7 @@ from trimail.server.auth import (
     sasl_mechanisms,
     throttled_login,
 )
+from trimail.server.imap_errors import CommandFailed
 from trimail.server.imap_notify import ChangeNotifier
 from trimail.server.imap_view import MailboxView, SyncUpdate, UidListCache
 from trimail.server.session_info import SessionInfo
@@ -69,20 +71,6 @@ T = TypeVar("T")
 
 class SessionEnd(Exception):
     """The session is over; close the connection."""
-
-
-class CommandFailed(Exception):
-    """A command ends with a tagged NO or BAD (raised by handlers, answered by the loop).
-
-    Args:
-        status: ``"NO"`` or ``"BAD"``.
-        text: human-readable text.
-        code: a response code without brackets (RFC 5530), e.g. ``"TRYCREATE"``.
-    """
-
-    def __init__(self, status: Literal["NO", "BAD"], text: str, code: str | None = None) -> None:
-        super().__init__(text)
-        self.status, self.text, self.code = status, text, code
 
 
 @attrs.define
@@ -413,8 +401,6 @@ class ImapSession:
         if update.new_keywords:
             self.emit(self.flags_responses())
         if self.qresync and update.vanished:
-            from trimail.imap._seqset import SequenceSet
-
             self.emit(
                 b"* VANISHED " + str(SequenceSet.from_values(update.vanished)).encode() + b"\r\n"
             )
@@ -722,10 +708,9 @@ class ImapSession:
         self.emit(self.conn.idle_started())
         await self.sync(expunge_ok=True)
         await self.flush()
-        done = False
         deadline = trio.current_time() + self.ctx.config.autologout_seconds
 
-        async def push_changes(cancel: trio.CancelScope) -> None:
+        async def push_changes() -> None:
             while True:
                 event = notifier.event(account)
                 with trio.move_on_after(IDLE_KEEPALIVE_SECONDS) as keepalive:
@@ -736,32 +721,29 @@ class ImapSession:
                     await self.sync(expunge_ok=True)
                 await self.flush()
 
-        while not done:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(push_changes, nursery.cancel_scope)
-                try:
+        async with trio.open_nursery() as nursery:  # pushes while waiting for DONE
+            nursery.start_soon(push_changes)
+            try:
+                event = self.conn.next_event()
+                while event is NEED_DATA:
+                    if self.ctx.shutting_down or trio.current_time() > deadline:
+                        raise SessionEnd
+                    self._command_deadline = deadline
+                    self.conn.receive_data(await self.receive())
                     event = self.conn.next_event()
-                    while event is NEED_DATA:
-                        if self.ctx.shutting_down or trio.current_time() > deadline:
-                            raise SessionEnd
-                        self._command_deadline = deadline
-                        self.conn.receive_data(await self.receive())
-                        event = self.conn.next_event()
-                except RemoteProtocolError as exc:
-                    self.emit(exc.data)
-                    await self.flush()
-                    raise SessionEnd from None
-                finally:
-                    nursery.cancel_scope.cancel()
-            if isinstance(event, IdleDone):
-                done = True
-            elif isinstance(event, Reply):  # the engine refused the line (BAD)
-                self.emit(event.data)
-                return b""
-            elif isinstance(event, ConnectionClosed):
-                raise SessionEnd
-            else:  # pragma: no cover
-                raise AssertionError(f"unexpected event in IDLE: {event!r}")
+            except RemoteProtocolError as exc:
+                self.emit(exc.data)
+                await self.flush()
+                raise SessionEnd from None
+            finally:
+                nursery.cancel_scope.cancel()
+        if isinstance(event, Reply):  # the engine refused the line (BAD)
+            self.emit(event.data)
+            return b""
+        if isinstance(event, ConnectionClosed):
+            raise SessionEnd
+        if not isinstance(event, IdleDone):  # pragma: no cover
+            raise AssertionError(f"unexpected event in IDLE: {event!r}")
         self._command_deadline = None
         return self.ok(tag, "IDLE terminated")
 
