@@ -33,7 +33,7 @@ def fuzz(session: nox.Session) -> None:
         session.install("atheris")
     except Exception:  # atheris has no wheel for every Python; the fallback still runs
         session.log("atheris unavailable; using the random fallback")
-    for target in ("fuzz/fuzz_smtp.py", "fuzz/fuzz_pop3.py"):
+    for target in ("fuzz/fuzz_smtp.py", "fuzz/fuzz_smtp_client.py", "fuzz/fuzz_pop3.py"):
         session.run("python", target, *(session.posargs or ["-runs=200000"]))
 
 

@@ -167,3 +167,28 @@ def trimail_message_filter(
 
     .. versionadded:: 0.1
     """
+
+
+# -- delivery (outbound) ---------------------------------------------------------------
+
+
+@hookspec
+def trimail_outbound_headers(envelope: Envelope, message: bytes) -> list[str] | None:
+    """Header fields to put on a message before it goes into the outbound queue: the
+    DKIM signing hook point (RFC 6376 §5), or any header a relay adds.
+
+    Called once per queued message (not per recipient), in a worker thread, after
+    the message filters and the trace fields; the message is final apart from these
+    fields, so a signature over it stays valid. Every implementation runs; the fields
+    of all are prepended, in call order.
+
+    Args:
+        envelope: reverse-path, forward-paths and parameters of the queued copy.
+        message: the message as it will be sent (RFC 5322 bytes, CRLF line ends).
+
+    Returns:
+        Complete header fields (``"Name: value"``, folded lines joined with CRLF and
+        a space or tab; no trailing CRLF), or None.
+
+    .. versionadded:: 0.1
+    """

@@ -239,7 +239,7 @@ def test_mail_parameters() -> None:
     conn.send(Reply(code=550, text="no"))
     for line, code in [
         (b"MAIL FROM:<a@b.example> BODY=BINARYMIME\r\n", 555),
-        (b"MAIL FROM:<a@b.example> RET=FULL\r\n", 555),
+        (b"MAIL FROM:<a@b.example> XRET=FULL\r\n", 555),
         (b"MAIL FROM:<a@b.example> SIZE=1 SIZE=2\r\n", 501),
         (b"MAIL FROM:<a@b.example>SIZE=1\r\n", 501),
     ]:

@@ -1,4 +1,4 @@
-"""``trimail``: serve, check-config, and manage domains, users and aliases.
+"""``trimail``: serve, check-config, manage domains, users and aliases, the queue.
 
 Every command prints a one-line error naming the file, key or argument and exits 1 (2
 for usage errors) instead of a traceback.
@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from trimail import __version__
 from trimail.cli import admin
 from trimail.cli import dns as dns_commands
+from trimail.cli import queue as queue_commands
 from trimail.config import ConfigError, load_config
 from trimail.config.model import Config
 
@@ -78,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_check_config)
     admin.add_commands(commands, common)
     dns_commands.add_commands(commands, common)
+    queue_commands.add_commands(commands, common)
     return parser
 
 

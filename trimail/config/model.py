@@ -35,6 +35,11 @@ def _not_negative(_inst: object, attribute: attrs.Attribute[Any], value: int) ->
         raise ValueError(f"{attribute.name}: must be 0 or more, got {value!r}")
 
 
+def _not_negative_seconds(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{attribute.name}: must be 0 or more seconds, got {value!r}")
+
+
 def _listen_address(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
     if not value:
         raise ValueError(f"{attribute.name}: needs at least one HOST:PORT")
@@ -356,6 +361,197 @@ class ShutdownConfig:
     )
 
 
+def parse_destination(text: str) -> tuple[str, int | None, bool]:
+    """Split a next-hop destination: ``host``, ``host:port``, ``[host]`` or ``[host]:port``.
+
+    As in Postfix, brackets mean "this host, no MX lookup" (RFC 5321 §5.1); without
+    them the name's MX records are looked up.
+
+    Returns:
+        (host, port or None, mx_lookup).
+
+    Raises:
+        ValueError: with a message naming what is wrong.
+    """
+    host, port_text = text, ""
+    if text.startswith("["):
+        host, close, rest = text[1:].partition("]")
+        if not close or (rest and not rest.startswith(":")):
+            raise ValueError(f"{text!r} is not HOST, HOST:PORT, [HOST] or [HOST]:PORT")
+        port_text = rest[1:]
+        mx_lookup = False
+    else:
+        if text.count(":") == 1:
+            host, _, port_text = text.partition(":")
+        mx_lookup = True
+    if not host or not (is_hostname(host) or _is_ip(host)):
+        raise ValueError(f"{text!r}: {host!r} is not a host name or IP address")
+    if text.endswith(":") or (
+        port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536)
+    ):
+        raise ValueError(f"{text!r}: port must be a number from 1 to 65535")
+    return host.lower(), int(port_text) if port_text else None, mx_lookup and not _is_ip(host)
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _destination(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value:
+        try:
+            parse_destination(value)
+        except ValueError as exc:
+            raise ValueError(f"{attribute.name}: {exc}") from None
+
+
+def _transports(_inst: object, attribute: attrs.Attribute[Any], value: dict[str, str]) -> None:
+    for domain, destination in value.items():
+        if not is_hostname(domain):
+            raise ValueError(f"{attribute.name}: {domain!r} is not a domain name")
+        try:
+            parse_destination(destination)
+        except ValueError as exc:
+            raise ValueError(f"{attribute.name}.{domain}: {exc}") from None
+
+
+def _nameservers(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for item in value:
+        host, _port, _mx = parse_destination(item)
+        if not _is_ip(host):
+            raise ValueError(f"{attribute.name}: {item!r}: a name server is an IP address")
+
+
+@attrs.frozen(kw_only=True)
+class DnsConfig:
+    """The resolver used for MX lookups and the mail-authentication checks."""
+
+    nameservers: tuple[str, ...] = attrs.field(
+        default=(),
+        converter=tuple,
+        validator=_nameservers,
+        metadata=_doc(
+            "Recursive name servers as IP or [IP]:PORT (e.g. 127.0.0.1 or "
+            "[::1]:5353); empty: those of /etc/resolv.conf."
+        ),
+    )
+    timeout_seconds: float = attrs.field(
+        default=5.0, validator=_positive, metadata=_doc("How long one lookup may take.")
+    )
+    cache_entries: int = attrs.field(
+        default=10000,
+        validator=_not_negative,
+        metadata=_doc("Answers kept (for their TTL, at most an hour); 0 turns the cache off."),
+    )
+
+
+@attrs.frozen(kw_only=True)
+class QueueConfig:
+    """The outbound queue: retries, give-up age and delay notices (RFC 5321 §4.5.4.1)."""
+
+    min_backoff_seconds: float = attrs.field(
+        default=300.0, validator=_positive, metadata=_doc("Wait after the first failed attempt.")
+    )
+    max_backoff_seconds: float = attrs.field(
+        default=4000.0,
+        validator=_positive,
+        metadata=_doc("The wait doubles after each failed attempt, up to this."),
+    )
+    max_age_seconds: float = attrs.field(
+        default=5 * 86400.0,
+        validator=_positive,
+        metadata=_doc("Give up and send a failure DSN after this long (5 days)."),
+    )
+    delay_warning_seconds: float = attrs.field(
+        default=4 * 3600.0,
+        validator=_not_negative_seconds,
+        metadata=_doc("Send one delay DSN when a message has waited this long; 0: never."),
+    )
+    max_deliveries: int = attrs.field(
+        default=20, validator=_positive, metadata=_doc("Outbound deliveries in parallel.")
+    )
+    poll_seconds: float = attrs.field(
+        default=1.0,
+        validator=_positive,
+        metadata=_doc(
+            "How often the queue directory is checked for entries added by other "
+            "worker processes or changed by `trimail queue`."
+        ),
+    )
+
+
+@attrs.frozen(kw_only=True)
+class OutboundConfig:
+    """How queued mail reaches other servers (RFC 5321 §5): MX, relayhost, transports."""
+
+    port: int = attrs.field(
+        default=25,
+        validator=_positive,
+        metadata=_doc("Port of remote MX hosts (25; change it only for tests)."),
+    )
+    relayhost: str = attrs.field(
+        default="",
+        validator=_destination,
+        metadata=_doc(
+            "Send all remote mail through this smarthost: HOST[:PORT] (MX lookup) or "
+            "[HOST][:PORT] (no lookup); port 465 means implicit TLS. Empty: direct MX."
+        ),
+    )
+    relayhost_username: str = attrs.field(
+        default="", metadata=_doc("AUTH user name for the relayhost (AUTH PLAIN, over TLS).")
+    )
+    relayhost_password_file: str = attrs.field(
+        default="",
+        metadata=_doc("File holding the relayhost password (first line); keep it mode 0600."),
+    )
+    relayhost_ca_file: str = attrs.field(
+        default="",
+        metadata=_doc("PEM CA bundle for the relayhost's certificate; empty: the system's."),
+    )
+    relayhost_verify: bool = attrs.field(
+        default=True,
+        metadata=_doc("Require TLS with a valid certificate for the relayhost's name."),
+    )
+    transports: dict[str, str] = attrs.field(
+        factory=dict,
+        validator=_transports,
+        metadata=_doc(
+            'Per-domain next hops, e.g. { "example.net" = "[10.0.0.5]:25" } (overrides '
+            "MX and relayhost for that domain)."
+        ),
+    )
+    starttls: bool = attrs.field(
+        default=True,
+        metadata=_doc(
+            "Use STARTTLS when a remote MX offers it (opportunistic, RFC 3207; no "
+            "certificate check, RFC 7435)."
+        ),
+    )
+    connect_timeout_seconds: float = attrs.field(
+        default=30.0, validator=_positive, metadata=_doc("TCP connect and greeting timeout.")
+    )
+    command_timeout_seconds: float = attrs.field(
+        default=300.0,
+        validator=_positive,
+        metadata=_doc("Wait for a reply to a command (RFC 5321 §4.5.3.2: 5 minutes)."),
+    )
+    data_timeout_seconds: float = attrs.field(
+        default=600.0,
+        validator=_positive,
+        metadata=_doc("Wait for the reply after the message content (§4.5.3.2.6: 10 minutes)."),
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.relayhost_username and not self.relayhost_password_file:
+            raise ValueError("relayhost_password_file: needed with relayhost_username")
+
+
 @attrs.frozen(kw_only=True)
 class Config:
     """The whole server configuration (a TOML file; every key is optional)."""
@@ -408,6 +604,11 @@ class Config:
     auth: AuthConfig = attrs.field(factory=AuthConfig, metadata=_doc("[auth] table"))
     shutdown: ShutdownConfig = attrs.field(
         factory=ShutdownConfig, metadata=_doc("[shutdown] table")
+    )
+    dns: DnsConfig = attrs.field(factory=DnsConfig, metadata=_doc("[dns] table"))
+    queue: QueueConfig = attrs.field(factory=QueueConfig, metadata=_doc("[queue] table"))
+    outbound: OutboundConfig = attrs.field(
+        factory=OutboundConfig, metadata=_doc("[outbound] table")
     )
     plugin: dict[str, dict[str, Any]] = attrs.field(
         factory=dict,

@@ -25,6 +25,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -40,7 +41,10 @@ from trimail.config.model import (
     SmtpListenerConfig,
 )
 from trimail.plugins import PluginError, make_plugin_manager
+from trimail.queue.schedule import RetryPolicy
+from trimail.queue.spool import Spool, SpoolError
 from trimail.server.delivery import LocalDelivery
+from trimail.server.dns import DnsResolver
 from trimail.server.imap_notify import ChangeNotifier
 from trimail.server.imap_session import ImapContext, ImapSession
 from trimail.server.listeners import (
@@ -49,7 +53,9 @@ from trimail.server.listeners import (
     bound_address,
     serve_listeners,
 )
+from trimail.server.outbound import SmtpTransport
 from trimail.server.pop3_session import Pop3Context, Pop3Session
+from trimail.server.queue_runner import QueueRunner
 from trimail.server.session_info import SessionInfo
 from trimail.server.smtp_session import ServerContext, SmtpSession
 from trimail.server.spool import clean_spool
@@ -74,6 +80,7 @@ class Server:
 
     config: Config
     contexts: dict[str, ServerContext | Pop3Context | ImapContext]
+    queue: QueueRunner | None = None
     stop: trio.Event = attrs.field(factory=trio.Event)
 
 
@@ -189,6 +196,7 @@ async def serve(
         delivery = LocalDelivery(
             users=users, store=store, plugins=plugins, hostname=config.hostname
         )
+        delivery.queue = make_queue_runner(config, delivery)
         auth = plugins.hook.trimail_auth_backend(config=config, users=users)
         throttle = LoginThrottle(config.auth, table=bound.failures)
         contexts: dict[str, ServerContext | Pop3Context | ImapContext] = {
@@ -239,7 +247,7 @@ async def serve(
                 offer_starttls=config.tls.starttls,
             ),
         }
-        server = Server(config=config, contexts=contexts)
+        server = Server(config=config, contexts=contexts, queue=delivery.queue)
         await _accept_until_stopped(server, bound, task_status)
         log.info("stopped")
     finally:
@@ -280,6 +288,8 @@ async def _accept_until_stopped(
         return refuse
 
     async with trio.open_nursery() as sessions:
+        if server.queue is not None:
+            await sessions.start(server.queue.run)
         async with trio.open_nursery() as accepting:
             for name, listener in bound.listeners.items():
                 await accepting.start(
@@ -302,7 +312,66 @@ async def _accept_until_stopped(
             accepting.cancel_scope.cancel()
         for ctx in server.contexts.values():
             ctx.begin_shutdown()
+        if server.queue is not None:
+            server.queue.begin_shutdown()
         sessions.cancel_scope.deadline = trio.current_time() + server.config.shutdown.grace_seconds
+
+
+def relay_password(config: Config) -> str | None:
+    """The first line of ``[outbound] relayhost_password_file``, or None if unset.
+
+    Raises:
+        ConfigError: the file cannot be read or is empty.
+    """
+    name = config.outbound.relayhost_password_file
+    if not name:
+        return None
+    try:
+        lines = Path(name).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError(f"outbound.relayhost_password_file: {name}: {reason}") from None
+    if not lines or not lines[0].strip():
+        raise ConfigError(f"outbound.relayhost_password_file: {name}: the file is empty")
+    return lines[0].strip()
+
+
+def make_queue_runner(config: Config, delivery: LocalDelivery) -> QueueRunner:
+    """The outbound queue of this worker: spool, DNS, SMTP transport, retry policy.
+
+    Raises:
+        ConfigError: the relayhost password file cannot be read.
+    """
+    outbound = config.outbound
+    password = relay_password(config)
+    relay_context = ssl.create_default_context(cafile=outbound.relayhost_ca_file or None)
+    resolver = DnsResolver(
+        nameservers=config.dns.nameservers,
+        timeout_seconds=config.dns.timeout_seconds,
+        cache_entries=config.dns.cache_entries,
+    )
+    transport = SmtpTransport(
+        config=outbound,
+        resolver=resolver,
+        hostname=config.hostname,
+        relay_password=password,
+        relay_context=relay_context,
+    )
+    queue = config.queue
+    return QueueRunner(
+        spool=Spool(Path(config.data_dir) / "queue"),
+        policy=RetryPolicy(
+            min_backoff_seconds=queue.min_backoff_seconds,
+            max_backoff_seconds=queue.max_backoff_seconds,
+            max_age_seconds=queue.max_age_seconds,
+            delay_warning_seconds=queue.delay_warning_seconds,
+        ),
+        transport=transport,
+        local=delivery,
+        hostname=config.hostname,
+        max_deliveries=queue.max_deliveries,
+        poll_seconds=queue.poll_seconds,
+    )
 
 
 async def _watch_signals(server: Server) -> None:
@@ -360,6 +429,9 @@ def prepare_data_dir(config: Config) -> None:
         probe.write_bytes(b"")
         probe.unlink()
         clean_spool(data_dir / "spool")
+        Spool(data_dir / "queue").open()
+    except SpoolError as exc:
+        raise StartupError(f"queue: {exc}") from None
     except OSError as exc:
         raise StartupError(f"data_dir {data_dir}: {exc.strerror or exc}") from None
     try:
@@ -368,6 +440,7 @@ def prepare_data_dir(config: Config) -> None:
         raise StartupError(str(exc)) from None
     try:
         check_plugins(config, users)
+        relay_password(config)
     except (ConfigError, PluginError) as exc:
         raise StartupError(str(exc)) from None
     finally:

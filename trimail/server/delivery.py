@@ -12,6 +12,7 @@ import datetime
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 import pluggy
@@ -27,6 +28,9 @@ from trimail.storage.api import MailStore
 from trimail.users.db import Resolution, UserDatabase
 from trimail.verdicts import MessageVerdict, Reject
 
+if TYPE_CHECKING:
+    from trimail.server.queue_runner import QueueRunner
+
 log = logging.getLogger("trimail.delivery")
 
 INBOX = "INBOX"
@@ -36,6 +40,14 @@ R550_NO_SUCH_USER = Reply(code=550, enhanced_status="5.1.1", text="No such user 
 R554_RELAY_DENIED = Reply(
     code=554, enhanced_status="5.7.1", text="Relay access denied: not a local domain"
 )
+R550_NO_LITERALS = Reply(
+    code=550,
+    enhanced_status="5.1.2",
+    text="Mail to address literals is not relayed; use a domain name",
+)
+R451_NO_QUEUE = Reply(
+    code=451, enhanced_status="4.4.3", text="Relaying is not available here; try later"
+)
 R451_LOCAL_ERROR = Reply(
     code=451, enhanced_status="4.3.0", text="Local error in processing; try again later"
 )
@@ -43,10 +55,20 @@ R451_LOCAL_ERROR = Reply(
 
 @attrs.frozen(kw_only=True)
 class RoutedRecipient:
-    """An accepted forward-path and the accounts it delivers to."""
+    """An accepted forward-path and where it goes.
+
+    Attributes:
+        forward_path: the RCPT TO path.
+        account_ids: the local accounts it delivers to; empty for a remote recipient.
+        remote: another domain's recipient, relayed through the outbound queue
+            (accepted only from authenticated clients).
+        parameters: the RCPT TO ESMTP parameters (DSN NOTIFY and ORCPT, RFC 3461).
+    """
 
     forward_path: Mailbox
-    account_ids: tuple[str, ...]
+    account_ids: tuple[str, ...] = ()
+    remote: bool = False
+    parameters: tuple[tuple[str, str | None], ...] = ()
 
 
 class DeliveryError(Exception):
@@ -61,6 +83,8 @@ class LocalDelivery:
         store: the mail store (thread-safe, blocking methods).
         plugins: the plugin manager (message filters).
         hostname: this server's name, for Received.
+        queue: the outbound queue for remote recipients; without it relaying is
+            refused (451).
     """
 
     def __init__(
@@ -70,19 +94,24 @@ class LocalDelivery:
         store: MailStore,
         plugins: pluggy.PluginManager,
         hostname: str,
+        queue: QueueRunner | None = None,
     ) -> None:
         self.users = users
         self.store = store
         self.plugins = plugins
         self.hostname = hostname
+        self.queue = queue
 
     def route(self, forward_path: Mailbox, *, authenticated: bool) -> Reply | RoutedRecipient:
         """Decide RCPT TO (RFC 5321 §4.1.1.3, §3.6).
 
         Returns:
-            The recipient's accounts, or the refusal reply: 550 5.1.1 for an unknown
-            user of a local domain, 554 5.7.1 for other domains (relaying needs an
-            authenticated client, and relaying is not offered yet).
+            The recipient's accounts (or ``remote=True`` for another domain when the
+            client is authenticated), or the refusal reply: 550 5.1.1 for an unknown
+            user of a local domain, 554 5.7.1 for other domains from unauthenticated
+            clients (never an open relay), 550 5.1.2 for an address literal of
+            another host (a relay to bare IP addresses is a spam tool, and no
+            routing by DNS applies), 451 4.4.3 when there is no queue.
         """
         if forward_path.is_postmaster:
             return self._route_postmaster(forward_path)
@@ -91,7 +120,13 @@ class LocalDelivery:
             return RoutedRecipient(forward_path=forward_path, account_ids=accounts)
         if resolution is Resolution.UNKNOWN:
             return R550_NO_SUCH_USER
-        return R554_RELAY_DENIED
+        if not authenticated:
+            return R554_RELAY_DENIED
+        if forward_path.domain.startswith("["):
+            return R550_NO_LITERALS
+        if self.queue is None or forward_path.is_postmaster:
+            return R451_NO_QUEUE
+        return RoutedRecipient(forward_path=forward_path, remote=True)
 
     def _route_postmaster(self, forward_path: Mailbox) -> Reply | RoutedRecipient:
         # RFC 5321 §4.5.1: <postmaster> without a domain must be accepted. It is the
@@ -144,9 +179,8 @@ class LocalDelivery:
         if verdict.reject is not None:
             return verdict.reject
         now = datetime.datetime.now(datetime.UTC).astimezone()
-        prefix = b"".join(
+        common = b"".join(
             [
-                return_path_header(envelope.reverse_path),
                 *(h.encode("utf-8") + b"\r\n" for h in verdict.add_headers),
                 received_header(
                     helo_identity=session.helo_identity,
@@ -160,14 +194,20 @@ class LocalDelivery:
                 added_headers,
             ]
         )
+        remote = [r for r in recipients if r.remote]
+        if remote:
+            await self._enqueue(session, envelope, remote, message, queue_id, common)
         accounts = list(dict.fromkeys(a for r in recipients for a in r.account_ids))
+        if not accounts:
+            return None
+        prefix = return_path_header(envelope.reverse_path) + common
         mailbox_name = verdict.mailbox_name or INBOX
         failures: list[BaseException] = []
 
         async def one(account_id: str) -> None:
             try:
                 await trio.to_thread.run_sync(
-                    self._store_one, account_id, mailbox_name, content, prefix, now
+                    self.store_one, account_id, mailbox_name, content, prefix, now
                 )
             except Exception as exc:
                 log.exception("delivery %s to account %s failed", queue_id, account_id)
@@ -178,9 +218,52 @@ class LocalDelivery:
                 nursery.start_soon(one, account_id)
         if failures:
             raise DeliveryError(f"{len(failures)} of {len(accounts)} copies failed")
+        if self.queue is not None:
+            await self.queue.report_local_delivery(
+                queue_id=queue_id,
+                envelope=envelope,
+                recipients=[r for r in recipients if not r.remote],
+                head=prefix + message.head(),
+            )
         return None
 
-    def _store_one(
+    async def _enqueue(
+        self,
+        session: SessionInfo,
+        envelope: Envelope,
+        recipients: Sequence[RoutedRecipient],
+        message: MessageBuffer,
+        queue_id: str,
+        prefix: bytes,
+    ) -> None:
+        """Queue the message for its remote recipients, signed by the outbound hooks."""
+        if self.queue is None:  # route() never accepts a remote recipient then
+            raise DeliveryError("no outbound queue")
+        hook = self.plugins.hook.trimail_outbound_headers
+        if hook.get_hookimpls():
+            whole = prefix + message.read_bytes()
+            added: list[list[str] | None] = await trio.to_thread.run_sync(
+                lambda: hook(envelope=envelope, message=whole)
+            )
+            headers = [h for result in added if result for h in result]
+            for header in headers:
+                if "\r" in header or "\n" in header.rstrip("\r\n") or ":" not in header:
+                    raise DeliveryError(f"outbound header {header[:40]!r} is not one field")
+            prefix = b"".join(h.encode("utf-8") + b"\r\n" for h in headers) + prefix
+        try:
+            await self.queue.enqueue(
+                queue_id=queue_id,
+                envelope=envelope,
+                recipients=recipients,
+                content=message.content(),
+                prefix=prefix,
+                submitted_by=session.authenticated_as,
+            )
+        except Exception as exc:
+            log.exception("queue %s: could not be queued", queue_id)
+            raise DeliveryError(f"queueing failed: {exc}") from exc
+
+    def store_one(
         self,
         account_id: str,
         mailbox_name: str,

@@ -37,7 +37,6 @@ from trimail.server.spool import MessageBuffer
 from trimail.server.submission import (
     R235_OK,
     R450_RATE_LIMITED,
-    R451_NO_RELAY_YET,
     R454_BLOCKED,
     R501_BAD_SASL,
     R530_AUTH_REQUIRED,
@@ -497,8 +496,6 @@ class SmtpSession:
         routed = self.ctx.delivery.route(
             event.forward_path, authenticated=self.info.authenticated_as is not None
         )
-        if isinstance(routed, Reply) and self.ctx.submission is not None and routed.code == 554:
-            routed = R451_NO_RELAY_YET  # another domain: the outbound queue's job, not yet
         if isinstance(routed, Reply):
             log.info(
                 "%s: RCPT <%s> refused: %d %s",
@@ -516,7 +513,7 @@ class SmtpSession:
         if reject is not None:
             await self._send(reject.reply)
             return
-        self.recipients.append(routed)
+        self.recipients.append(attrs.evolve(routed, parameters=event.parameters))
         await self._send(R250_RCPT_OK)
 
     def _from_header_refused(self, policy: SubmissionPolicy, user: UserInfo) -> bool:

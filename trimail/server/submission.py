@@ -3,7 +3,7 @@
 Used by the SMTP session on the submission listeners (587 with STARTTLS, 465 with
 implicit TLS, RFC 8314): AUTH before MAIL, the reverse-path must be the user's own
 address or one of its aliases, local recipients are delivered at once and remote ones
-get a 4xx until the outbound queue exists, and Message-ID/Date are added when missing
+go to the outbound queue, and Message-ID/Date are added when missing
 (RFC 6409 §8.1, §8.3).
 """
 
@@ -34,11 +34,6 @@ MECHANISMS = ("PLAIN", "LOGIN")  # password mechanisms: offered over TLS or loop
 R530_AUTH_REQUIRED = Reply(code=530, enhanced_status="5.7.0", text="Authentication required")
 R553_NOT_YOUR_ADDRESS = Reply(
     code=553, enhanced_status="5.7.1", text="Sender address is not yours (RFC 6409 §6.1)"
-)
-R451_NO_RELAY_YET = Reply(
-    code=451,
-    enhanced_status="4.4.3",
-    text="Delivery to other domains is not available yet (no outbound queue); try later",
 )
 R235_OK = Reply(code=235, enhanced_status="2.7.0", text="Authentication successful")
 R535_BAD = Reply(code=535, enhanced_status="5.7.8", text="Authentication credentials invalid")

@@ -47,10 +47,14 @@ class SmtpConfig:
         enhanced_status_codes: advertise ENHANCEDSTATUSCODES (RFC 2034) and put the
             enhanced status on every reply line; when False it is left out.
         starttls: advertise and accept STARTTLS (RFC 3207) until TLS is active.
+        dsn: advertise DSN and accept RET and ENVID on MAIL, NOTIFY and ORCPT on RCPT
+            (RFC 3461 §4), syntax-checked by the engine (`trimail.mail.dsn`); the
+            driver then owes the notifications they ask for (RFC 3461 §5).
         extra_mail_parameters: MAIL FROM parameter keywords the driver checks itself
-            (e.g. ``AUTH`` once AUTH is advertised); others than SIZE, BODY and
-            SMTPUTF8 get 555 5.5.4.
-        extra_rcpt_parameters: RCPT TO parameter keywords the driver checks itself.
+            (e.g. ``AUTH`` once AUTH is advertised); others than SIZE, BODY,
+            SMTPUTF8 and (with ``dsn``) RET and ENVID get 555 5.5.4.
+        extra_rcpt_parameters: RCPT TO parameter keywords the driver checks itself;
+            others than (with ``dsn``) NOTIFY and ORCPT get 555 5.5.4.
     """
 
     hostname: str = "localhost"
@@ -65,5 +69,6 @@ class SmtpConfig:
     pipelining: bool = True
     enhanced_status_codes: bool = True
     starttls: bool = False
+    dsn: bool = True
     extra_mail_parameters: frozenset[str] = attrs.field(default=frozenset(), converter=_keywords)
     extra_rcpt_parameters: frozenset[str] = attrs.field(default=frozenset(), converter=_keywords)

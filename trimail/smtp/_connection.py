@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 from trimail.mail.address import Mailbox, NullPath
+from trimail.mail.dsn import DsnParameterError, parse_envid, parse_notify, parse_orcpt, parse_ret
 from trimail.mail.reply import Reply
 from trimail.smtp import _replies as R
 from trimail.smtp._config import SmtpConfig
@@ -64,6 +65,15 @@ _COUNTED_CODES = frozenset({500, 501, 502, 503, 504, 555})
 _NOT_IMPLEMENTED = frozenset(
     {b"EXPN", b"TURN", b"ETRN", b"ATRN", b"SEND", b"SOML", b"SAML", b"BURL"}
 )
+# DSN parameters (RFC 3461 §4), syntax-checked when DSN is advertised.
+_DSN_CHECKS: dict[str, Callable[[str | None], object]] = {
+    "RET": parse_ret,  # MAIL, §4.3
+    "ENVID": parse_envid,  # MAIL, §4.4
+    "NOTIFY": parse_notify,  # RCPT, §4.1
+    "ORCPT": parse_orcpt,  # RCPT, §4.2
+}
+_DSN_MAIL = frozenset({"RET", "ENVID"})
+_DSN_RCPT = frozenset({"NOTIFY", "ORCPT"})
 _NO_REPLY = (MessageData, ConnectionClosed)
 _TRANSACTION_END = (MessageComplete, MessageAborted, ChunkComplete)
 
@@ -278,8 +288,8 @@ class ServerConnection:
         Returns:
             A multi-line 250 without enhanced status: SIZE (RFC 1870), 8BITMIME
             (RFC 6152), PIPELINING (RFC 2920), SMTPUTF8 (RFC 6531),
-            ENHANCEDSTATUSCODES (RFC 2034), CHUNKING (RFC 3030), STARTTLS (RFC 3207)
-            as configured, then *extra_keywords*.
+            ENHANCEDSTATUSCODES (RFC 2034), CHUNKING (RFC 3030), DSN (RFC 3461),
+            STARTTLS (RFC 3207) as configured, then *extra_keywords*.
         """
         cfg = self.config
         wanted = [
@@ -289,6 +299,7 @@ class ServerConnection:
             (cfg.smtputf8, "SMTPUTF8"),
             (cfg.enhanced_status_codes, "ENHANCEDSTATUSCODES"),
             (cfg.chunking, "CHUNKING"),
+            (cfg.dsn, "DSN"),
             (cfg.starttls and not self._tls_active, "STARTTLS"),
             (
                 bool(self._auth_mechanisms) and not self._authenticated,
@@ -449,6 +460,8 @@ class ServerConnection:
                 if value is not None:
                     raise CommandError(R.R501_PARAMETER)
                 smtputf8 = True
+            elif keyword in _DSN_MAIL and self._dsn_offered:  # RFC 3461 §4.3, §4.4
+                _check_dsn(keyword, value)
             elif keyword not in self.config.extra_mail_parameters:
                 raise CommandError(R.R555_PARAMETER)
         return size, body, smtputf8
@@ -459,14 +472,28 @@ class ServerConnection:
             return self._bad(refusal)
         raw_path, raw_parameters = split_path_argument(argument, b"TO:", R.R501_RCPT)
         parameters = parse_parameters(raw_parameters)
-        if any(k not in self.config.extra_rcpt_parameters for k, _ in parameters):
-            return self._bad(R.R555_PARAMETER)
+        self._rcpt_parameters(parameters)
         path = _parse_path(raw_path, smtputf8=self._smtputf8, sender=False)
         if isinstance(path, NullPath):
             return self._bad(R.R501_NULL_RCPT)
         if self._recipients >= self.config.max_recipients:  # RFC 5321 §4.5.3.1.10
             return self._bad(R.R452_TOO_MANY_RECIPIENTS)
         return self._emit(RcptTo(forward_path=path, parameters=parameters))
+
+    def _rcpt_parameters(self, parameters: Parameters) -> None:
+        """Check RCPT parameters: NOTIFY and ORCPT if DSN was advertised (RFC 3461 §4.1,
+        §4.2), the driver's ``extra_rcpt_parameters``; others get 555 (RFC 5321 §4.1.1.11).
+        """
+        for keyword, value in parameters:
+            if keyword in _DSN_RCPT and self._dsn_offered:
+                _check_dsn(keyword, value)
+            elif keyword not in self.config.extra_rcpt_parameters:
+                raise CommandError(R.R555_PARAMETER)
+
+    @property
+    def _dsn_offered(self) -> bool:
+        """DSN is on and the accepted EHLO reply advertised it (RFC 3461 §4)."""
+        return self.config.dsn and "DSN" in self._extensions
 
     def _data(self, argument: bytes) -> Event:
         refusal = self._sequence_error(DataCommand)
@@ -656,6 +683,19 @@ def _check_reply_code(event: Event, code: int) -> None:
         ok = 200 <= code < 300
     if not ok:
         raise LocalProtocolError(f"{code} cannot answer {type(event).__name__}")
+
+
+def _check_dsn(keyword: str, value: str | None) -> None:
+    """Syntax-check one DSN parameter (RFC 3461 §4).
+
+    Raises:
+        CommandError: 501 5.5.4 naming the parameter and what is wrong with it.
+    """
+    try:
+        _DSN_CHECKS[keyword](value)
+    except DsnParameterError as exc:
+        text = f"Syntax error in {exc.keyword} parameter: {exc.reason}"
+        raise CommandError(Reply(code=501, enhanced_status="5.5.4", text=text)) from None
 
 
 def _ehlo_keywords(reply: Reply) -> frozenset[str]:

@@ -64,7 +64,9 @@ class MailFrom(Event):
 
     Reply 250 2.1.0 to open the transaction, or refuse. The engine has checked the
     parameters: only SIZE (RFC 1870), BODY=7BIT|8BITMIME (RFC 6152), SMTPUTF8
-    (RFC 6531) and ``SmtpConfig.extra_mail_parameters``, each only if advertised.
+    (RFC 6531), RET and ENVID (RFC 3461 §4.3, §4.4; read them with
+    ``trimail.mail.dsn.DsnMailParams.from_parameters``) and
+    ``SmtpConfig.extra_mail_parameters``, each only if advertised.
 
     Attributes:
         reverse_path: ``NULL_PATH`` for ``<>``; a source route is dropped.
@@ -90,7 +92,10 @@ class RcptTo(Event):
     Attributes:
         forward_path: the recipient; ``<postmaster>`` is
             ``Mailbox(local_part="postmaster", domain="")``.
-        parameters: parameters from ``SmtpConfig.extra_rcpt_parameters``.
+        parameters: NOTIFY and ORCPT if DSN was advertised (RFC 3461 §4.1, §4.2,
+            syntax-checked; read them with
+            ``trimail.mail.dsn.DsnRcptParams.from_parameters``), and parameters from
+            ``SmtpConfig.extra_rcpt_parameters``.
     """
 
     forward_path: Mailbox

@@ -16,10 +16,11 @@ import shutil
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from trimail.durable import fsync, fsync_dir, unlink_quietly
 from trimail.storage.api import StorageError
 from trimail.storage.sqlite_schema import init_index
 
@@ -49,31 +50,6 @@ LOCK_NAME = "index.lock"  # flock(2) serializing writers across processes
 COPY_CHUNK_BYTES = 1 << 20  # spool file copy chunk
 ORPHAN_AGE_SECONDS = 3600.0  # unreferenced message files older than this go
 FILE_NAME_RE = re.compile(r"[0-9a-f]{32}")
-_F_FULLFSYNC: int | None = getattr(fcntl, "F_FULLFSYNC", None)  # macOS only
-
-
-def fsync(fd: int) -> None:
-    """Flush a file descriptor to stable storage (``F_FULLFSYNC`` where it exists)."""
-    if _F_FULLFSYNC is not None:
-        with suppress(OSError):
-            fcntl.fcntl(fd, _F_FULLFSYNC)
-            return
-    os.fsync(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make the directory's entries (new, renamed or removed names) durable."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def unlink_quietly(path: Path) -> None:
-    """Remove a file; a missing file or an error is ignored (the orphan sweep retries)."""
-    with suppress(OSError):
-        path.unlink()
 
 
 def write_message(path: Path, prefix: bytes, message: bytes | os.PathLike[str]) -> bytes:

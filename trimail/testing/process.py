@@ -119,6 +119,7 @@ def write_config(
     pop3_extra: str = "",
     submission_extra: str = "",
     imap_extra: str = "",
+    smtp_listen: str = "127.0.0.1:0",
 ) -> Path:
     """Write a config with every listener on a free loopback port.
 
@@ -130,8 +131,14 @@ def write_config(
         top_extra: TOML lines for the top level (e.g. ``plugins = [...]``).
         pop3_extra: TOML lines for the ``[pop3]`` table.
         submission_extra: TOML lines for the ``[submission]`` table.
-        imap_extra: TOML lines for the ``[imap]`` table.
+        imap_extra: TOML lines for the ``[imap]`` table. Unless *top_extra* has a
+            ``[dns]`` table, the server's DNS points at a closed loopback port, so a
+            test never sends DNS queries (or, through MX lookups, mail) off the machine.
+        smtp_listen: the MX listener's address (e.g. ``127.0.0.2:2525`` for a second
+            server that plays a remote MX).
     """
+    if "[dns]" not in top_extra:
+        top_extra += '[dns]\nnameservers = ["127.0.0.1:9"]\ntimeout_seconds = 1.0\n'
     path.write_text(
         f'hostname = "{hostname}"\n'
         f"data_dir = {str(data_dir)!r}\n"
@@ -139,7 +146,7 @@ def write_config(
         'listen = ["127.0.0.1:0"]\nlisten_tls = ["127.0.0.1:0"]\n' + pop3_extra + "[submission]\n"
         'listen = ["127.0.0.1:0"]\nlisten_tls = ["127.0.0.1:0"]\n' + submission_extra + "[imap]\n"
         'listen = ["127.0.0.1:0"]\nlisten_tls = ["127.0.0.1:0"]\n' + imap_extra + "[smtp]\n"
-        'listen = ["127.0.0.1:0"]\n' + extra,
+        f'listen = ["{smtp_listen}"]\n' + extra,
         encoding="utf-8",
     )
     return path
@@ -158,6 +165,8 @@ def running_server(
     submission_extra: str = "",
     imap_extra: str = "",
     start_timeout: float = 30.0,
+    hostname: str = "mx.test.example",
+    smtp_listen: str = "127.0.0.1:0",
 ) -> Iterator[ServerProcess]:
     """Set up domains, users and aliases with the CLI, then run ``trimail serve``.
 
@@ -172,6 +181,8 @@ def running_server(
         submission_extra: TOML lines for the ``[submission]`` table.
         imap_extra: TOML lines for the ``[imap]`` table.
         start_timeout: seconds to wait for the listeners.
+        hostname: the server's host name (greeting, Received, certificate).
+        smtp_listen: the MX listener's address.
 
     Yields:
         The running server; it is stopped (SIGTERM) on exit.
@@ -179,6 +190,7 @@ def running_server(
     Raises:
         RuntimeError: a CLI step failed or the server did not start.
     """
+    workdir.mkdir(parents=True, exist_ok=True)
     data_dir = workdir / "data"
     config = write_config(
         workdir / "trimail.toml",
@@ -188,6 +200,8 @@ def running_server(
         pop3_extra=pop3_extra,
         submission_extra=submission_extra,
         imap_extra=imap_extra,
+        hostname=hostname,
+        smtp_listen=smtp_listen,
     )
     steps: list[tuple[list[str], str]] = [(["domain", "add", d], "") for d in domains]
     steps += [(["user", "add", a, "--password-stdin"], pw + "\n") for a, pw in users.items()]
@@ -196,6 +210,20 @@ def running_server(
         done = run_cli(config, *args, stdin=stdin)
         if done.returncode != 0:
             raise RuntimeError(f"trimail {' '.join(args)} failed: {done.stderr}")
+    with serving(config, data_dir, start_timeout=start_timeout) as server:
+        yield server
+
+
+@contextmanager
+def serving(
+    config: Path, data_dir: Path, *, start_timeout: float = 30.0
+) -> Iterator[ServerProcess]:
+    """Run ``trimail serve`` with an existing config and data directory (e.g. again
+    after a crash); stop it (SIGTERM) when the block ends.
+
+    Raises:
+        RuntimeError: the server did not start within *start_timeout* seconds.
+    """
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
         trimail_command("--config", str(config), "serve"),
