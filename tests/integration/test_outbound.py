@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import hashlib
 import smtplib
 import socket
 import time
@@ -393,3 +394,32 @@ def test_without_pipelining_and_with_chunking(
         assert received.content.endswith(MESSAGE)
         (dsn,) = wait_for(lambda: dsns(sender), what="bounce")
         assert report_fields(dsn)[0]["Final-Recipient"] == "rfc822; no@sink.example"
+
+
+def test_per_domain_transport_and_the_outbound_signing_hook(
+    tmp_path: Path,
+    loopback_dns: LoopbackDns,
+    mx_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[2]))
+    config = 'plugins = ["tests.plugins.outbound_plugin"]\n' + sender_config(
+        loopback_dns, mx_port
+    ).replace("[queue]\n", '[outbound.transports]\n"internal.example" = "[127.0.0.3]"\n[queue]\n')
+    sink = SmtpSink()
+    with (
+        running_sink(sink, "127.0.0.3", mx_port),
+        running_server(
+            tmp_path / "sender",
+            domains=["example.org"],
+            users={"alice@example.org": PASSWORD},
+            top_extra=config,
+        ) as srv,
+    ):
+        submit(srv, ["x@internal.example"])  # no DNS records: the transport routes it
+        (received,) = wait_for(lambda: sink.received, what="delivery")
+        head, _, signed = received.content.partition(b"\r\n\trcpts=1\r\n")
+        assert head.startswith(b"X-Test-Signature: sha256=")
+        digest = head.split(b"=", 1)[1].rstrip(b";")
+        assert hashlib.sha256(signed).hexdigest().encode() == digest  # signed as sent
+        assert signed.endswith(MESSAGE)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("trimail.delivery")
 
 INBOX = "INBOX"
+
+# one header field, possibly folded (RFC 5322 §2.2.3): CRLF only before a space or tab
+_ONE_FIELD = re.compile(r"[\x21-\x39\x3b-\x7e]+:[^\r\n]*(?:\r\n[ \t][^\r\n]*)*")
 
 R250_RCPT_OK = Reply(code=250, enhanced_status="2.1.5", text="Ok")
 R550_NO_SUCH_USER = Reply(code=550, enhanced_status="5.1.1", text="No such user here")
@@ -247,7 +251,7 @@ class LocalDelivery:
             )
             headers = [h for result in added if result for h in result]
             for header in headers:
-                if "\r" in header or "\n" in header.rstrip("\r\n") or ":" not in header:
+                if not _ONE_FIELD.fullmatch(header):
                     raise DeliveryError(f"outbound header {header[:40]!r} is not one field")
             prefix = b"".join(h.encode("utf-8") + b"\r\n" for h in headers) + prefix
         try:

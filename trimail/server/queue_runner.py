@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime
 import fcntl
 import logging
+import math
 import os
 import random
 import re
@@ -105,6 +106,7 @@ class QueueRunner:
         self._schedule: dict[str, float] = {}
         self._in_flight: set[str] = set()
         self._version = -1
+        self._last_scan = -math.inf
         self._wake = trio.Event()
         self._lock_fd: int | None = None
         self._stopping = False
@@ -223,10 +225,15 @@ class QueueRunner:
         return True
 
     async def _rescan_if_changed(self) -> None:
+        """Read every entry's due time again when the directory changed, at most once
+        per poll (this runner's own changes are in the schedule already)."""
+        if trio.current_time() - self._last_scan < self.poll_seconds:
+            return
         version = await trio.to_thread.run_sync(self.spool.version)
         if version == self._version:
             return
         self._version = version
+        self._last_scan = trio.current_time()
 
         def scan() -> dict[str, float]:
             return {e.queue_id: e.next_attempt for e in self.spool.entries()}
