@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from trimail.config.model import Config
     from trimail.mail.address import Mailbox, ReversePath
     from trimail.mail.envelope import Envelope
+    from trimail.mailauth.resolver import Resolver
     from trimail.server.auth import AuthBackend
     from trimail.server.session_info import SessionInfo
     from trimail.storage.api import MailStore
@@ -147,7 +148,7 @@ def trimail_smtp_rcpt_to(
 
 @hookspec
 def trimail_message_filter(
-    session: SessionInfo, envelope: Envelope, message: bytes
+    session: SessionInfo, envelope: Envelope, message: bytes, config: Config, resolver: Resolver
 ) -> MessageVerdict | None:
     """Look at a received message before it is stored (after DATA / BDAT LAST).
 
@@ -161,11 +162,17 @@ def trimail_message_filter(
         envelope: reverse-path, accepted forward-paths and parameters.
         message: the message as received (RFC 5322 bytes, CRLF line ends), without
             the trace header fields trimail prepends.
+        config: the server configuration.
+        resolver: the server's DNS resolver for this thread
+            (`trimail.mailauth.resolver.Resolver`: cached, with the configured name
+            servers and timeouts; raises TempError on DNS trouble).
 
     Returns:
         A `trimail.verdicts.MessageVerdict`, or None for "no opinion".
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.1
+        ``config`` and ``resolver`` arguments.
     """
 
 
@@ -173,7 +180,9 @@ def trimail_message_filter(
 
 
 @hookspec
-def trimail_outbound_headers(envelope: Envelope, message: bytes) -> list[str] | None:
+def trimail_outbound_headers(
+    envelope: Envelope, message: bytes, config: Config
+) -> list[str] | None:
     """Header fields to put on a message before it goes into the outbound queue: the
     DKIM signing hook point (RFC 6376 §5), or any header a relay adds.
 
@@ -185,6 +194,7 @@ def trimail_outbound_headers(envelope: Envelope, message: bytes) -> list[str] | 
     Args:
         envelope: reverse-path, forward-paths and parameters of the queued copy.
         message: the message as it will be sent (RFC 5322 bytes, CRLF line ends).
+        config: the server configuration.
 
     Returns:
         Complete header fields (``"Name: value"``, folded lines joined with CRLF and

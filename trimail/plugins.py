@@ -17,7 +17,11 @@ hookimpl = pluggy.HookimplMarker("trimail")
 PROJECT = "trimail"
 
 # Built-in behaviour, registered as plugins so that others can replace it.
-BUILTIN_PLUGINS = ("trimail.storage.plugin", "trimail.server.auth")
+BUILTIN_PLUGINS = (
+    "trimail.storage.plugin",
+    "trimail.server.auth",
+    "trimail.server.mailauth_plugin",
+)
 
 
 class PluginError(Exception):

@@ -65,7 +65,7 @@ class SmtpSink:
             repeats); recipients not named get 250.
         data_codes: reply codes for successive message ends (the last repeats).
         starttls: "none" (not offered), "refuse" (454) or "broken" (220, then garbage).
-        dsn, pipelining, chunking: advertise these extensions.
+        dsn, pipelining, chunking, smtputf8: advertise these extensions.
         greeting: the greeting's code.
     """
 
@@ -75,6 +75,7 @@ class SmtpSink:
     dsn: bool = True
     pipelining: bool = True
     chunking: bool = False
+    smtputf8: bool = True
     greeting: int = 220
     received: list[Received] = attrs.field(factory=list)
     sessions: int = 0
@@ -110,6 +111,7 @@ class SmtpSink:
                 dsn=self.dsn,
                 chunking=self.chunking,
                 pipelining=self.pipelining,
+                smtputf8=self.smtputf8,
             )
         )
         if self.greeting != 220:

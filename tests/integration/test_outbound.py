@@ -423,3 +423,38 @@ def test_per_domain_transport_and_the_outbound_signing_hook(
         digest = head.split(b"=", 1)[1].rstrip(b";")
         assert hashlib.sha256(signed).hexdigest().encode() == digest  # signed as sent
         assert signed.endswith(MESSAGE)
+
+
+def test_hostile_tester_findings(sender: ServerProcess, mx_port: int) -> None:
+    """SMTPUTF8 on an ASCII message is not required of the next hop; duplicate RCPTs
+    become one; 552 on RCPT is temporary (RFC 5321 §4.5.3.1.10); .invalid is refused."""
+    sink = SmtpSink(smtputf8=False, rcpt_codes={"busy": [552, 250]})
+    with running_sink(sink, "127.0.0.3", mx_port):
+        submit(
+            sender,
+            ["a@sink.example", "A@SINK.example", "a@sink.example", "busy@sink.example"],
+            mail_options=("SMTPUTF8",),
+        )
+        wait_for(lambda: len(sink.received) == 2, what="delivery and the retry")
+        assert sink.received[0].recipients == ["a@sink.example"]
+        assert sink.received[1].recipients == ["busy@sink.example"]
+        wait_for(lambda: not queue_ids(sender), what="empty queue")
+    assert dsns(sender) == []
+    with smtplib.SMTP("127.0.0.1", sender.submission_port, timeout=10) as client:
+        client.login("alice@example.org", PASSWORD)
+        client.mail("alice@example.org")
+        for nowhere in ("x@host.invalid", "x@localhost", "x@intranet"):
+            code, _ = client.rcpt(nowhere)
+            assert code == 550, nowhere
+
+
+def test_missing_message_file_is_set_aside(sender: ServerProcess) -> None:
+    submit(sender, ["x@dead.example"])
+    (queue_id,) = wait_for(lambda: queue_ids(sender))  # type: ignore[misc]
+    (sender.data_dir / "queue" / "messages" / queue_id).unlink()
+    run_cli(sender.config_path, "queue", "retry", queue_id)
+    corrupt = sender.data_dir / "queue" / "corrupt" / f"{queue_id}.json"
+    wait_for(corrupt.exists, what="the entry moved to corrupt/")
+    assert queue_ids(sender) == []
+    time.sleep(0.5)
+    assert sum("attempt failed" in line for line in sender.log_lines) == 0

@@ -259,6 +259,54 @@ def test_ptr_of_a_non_address(resolver: DnsResolver) -> None:
         resolve(resolver, "ptr", "mx1.example.test")
 
 
+# --- lookup: any one type, in text form (the SPF mechanisms' queries, RFC 7208 §5) ---
+
+
+def lookup(resolver: DnsResolver, name: str, rdtype: str) -> Any:
+    """``resolver.lookup(name, rdtype)`` on Trio."""
+
+    async def main() -> Any:
+        return await resolver.lookup(name, rdtype)
+
+    return run(main)
+
+
+@pytest.mark.parametrize(
+    ("name", "rdtype", "expected"),
+    [
+        ("mx1.example.test", "A", ["192.0.2.1"]),
+        ("MX1.Example.Test.", "aaaa", ["2001:db8::1"]),
+        ("mx3.example.test", "A", ["192.0.2.1"]),  # CNAME followed
+        ("mx3.example.test", "CNAME", ["mx1.example.test"]),  # the alias itself
+        ("nullmx.example.test", "MX", ["0 ."]),  # RFC 7505
+        ("dup.example.test", "MX", ["5 mx1.example.test", "10 mx1.example.test"]),
+        ("example.test", "NS", ["ns.invalid"]),
+        ("txt.example.test", "TXT", ["second", "v=spf1 ip4:192.0.2.0/24 -all"]),
+        ("1.2.0.192.in-addr.arpa", "PTR", ["mx1.example.test", "other.example.test"]),
+        ("mx.bücher.test", "A", ["192.0.2.20"]),
+        ("nowhere.example.test", "A", []),  # NXDOMAIN
+        ("mx2.example.test", "AAAA", []),  # NODATA
+        ("a..example.test", "TXT", []),  # cannot exist
+    ],
+)
+def test_lookup(resolver: DnsResolver, name: str, rdtype: str, expected: list[str]) -> None:
+    assert sorted(lookup(resolver, name, rdtype)) == sorted(expected)
+
+
+def test_lookup_shares_the_cache(resolver: DnsResolver) -> None:
+    resolve(resolver, "txt", "txt.example.test")
+    size = resolver.cache_size
+    assert sorted(lookup(resolver, "txt.example.test", "TXT"))[0] == "second"
+    assert resolver.cache_size == size
+
+
+def test_lookup_failures(resolver: DnsResolver) -> None:
+    with pytest.raises(TempError):
+        lookup(resolver, "x.broken.test", "A")
+    with pytest.raises(ValueError, match="unsupported rdtype"):
+        lookup(resolver, "example.test", "SOA")
+
+
 # --- failures: TempError, within the timeout ---
 
 
@@ -429,6 +477,11 @@ def test_thread_resolver(resolver: DnsResolver) -> None:
         ]
         with pytest.raises(TempError):
             await trio.to_thread.run_sync(implicit.txt, "x.broken.test")
+        assert await trio.to_thread.run_sync(implicit.lookup, "mx2.example.test", "A") == [
+            "192.0.2.2"
+        ]
+        with pytest.raises(ValueError):
+            implicit.lookup("example.test", "SOA")  # checked before calling into Trio
         found = await trio.to_thread.run_sync(dmarc.discover, "example.test", implicit)
         assert found is not None and found[0].p == "reject"
 

@@ -1,19 +1,24 @@
-"""``trimail dkim generate`` and ``trimail dns records``: keys and the records to publish.
+"""``trimail dkim generate``, ``trimail dns records`` and ``trimail dns check``.
 
 DKIM keys live in ``<data_dir>/dkim/<A-label domain>/<selector>.key`` (PEM, mode 0600,
 directories 0700). The file handling is here, not in ``trimail/mailauth`` (which stays
 pure: no files, no randomness); the record text comes from `trimail.mailauth.records`.
+``dns check`` looks the records up live with `trimail.server.dns_check`.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import ipaddress
+import json
 import os
+import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
@@ -21,6 +26,9 @@ from trimail.cli.admin import AdminError
 from trimail.config.model import Config
 from trimail.mailauth import records
 from trimail.users.db import UserDatabaseError, normalize_domain
+
+if TYPE_CHECKING:
+    from trimail.server.dns_check import CheckResult
 
 
 class DnsCommandError(AdminError):
@@ -151,20 +159,107 @@ def _parse_ip(text: str) -> records.IpAddress:
         raise DnsCommandError(f"bad --ip {text!r}: not an IPv4 or IPv6 address") from None
 
 
-def _dns(config: Config, args: argparse.Namespace) -> int:
-    domain = check_domain(args.domain)
-    addresses = [_parse_ip(text) for text in args.ip]
+def _hostname(config: Config) -> str:
+    """The mail host name, lower case without the trailing dot; a note if it is not a FQDN."""
     hostname = config.hostname.lower().rstrip(".")
     if "." not in hostname:
         print(
             f"note: hostname {hostname!r} is not a full domain name; set hostname in the config",
             file=sys.stderr,
         )
+    return hostname
+
+
+def _dns(config: Config, args: argparse.Namespace) -> int:
+    if args.action == "check":
+        return _dns_check(config, args)
+    domain = check_domain(args.domain)
+    addresses = [_parse_ip(text) for text in args.ip]
+    hostname = _hostname(config)
     path = dkim_key_path(config.data_dir, domain, records.DEFAULT_SELECTOR)
     key = read_key(path)
     public = None if key is None else key.public_key()
     print(records.dns_records(domain, hostname, addresses, public), end="")
     return 0
+
+
+_LONG_BASE64 = re.compile(r"([A-Za-z0-9+/]{12})[A-Za-z0-9+/]{24,}([A-Za-z0-9+/]{6}=*)")
+_SUMMARY_ORDER = ("ok", "missing", "wrong", "warning", "error")
+
+
+def _shorten(text: str) -> str:
+    """*text* with long base64 runs (DKIM keys) cut to ``MIIBIjANBgkq...IDAQAB``."""
+    return _LONG_BASE64.sub(r"\1...\2", text)
+
+
+def format_check(result: CheckResult) -> str:
+    """One line of ``dns check``: status, record, then what was found or what to do.
+
+    ``ok`` lines show the records found (long keys shortened) and any note; the others
+    show the reason and the fix, in full so that a record can be copied from it.
+
+    Returns:
+        e.g. ``"ok       MX       example.org. IN MX 10 mail.example.org."`` or
+        ``'missing  DMARC    no DMARC record at _dmarc.example.org; publish: ...'``.
+    """
+    from trimail.server.dns_check import one_line
+
+    if result.status.value == "ok":
+        parts = [_shorten(one_line(result.found)), result.reason]
+    else:
+        parts = [result.reason, result.fix]
+    text = "; ".join(part for part in parts if part)
+    return f"{result.status.value:<8} {result.name:<8} {text}".rstrip()
+
+
+def format_summary(domain: str, results: Sequence[CheckResult]) -> str:
+    """The last line of ``dns check``: counts by status, and the verdict."""
+    counts = {status: 0 for status in _SUMMARY_ORDER}
+    for result in results:
+        counts[result.status.value] += 1
+    tally = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    if any(result.problem for result in results):
+        verdict = f"fix the records above (`trimail dns records {domain}` prints them all)"
+    else:
+        verdict = "all required records are right"
+    return f"{domain}: {len(results)} checks: {tally}; {verdict}"
+
+
+def _dns_check(config: Config, args: argparse.Namespace) -> int:
+    import trio  # here, not at the top: the other commands start faster without trio
+
+    from trimail.server.dns import DnsResolver
+    from trimail.server.dns_check import check_dns
+
+    domain = check_domain(args.domain)
+    selector = check_selector(args.selector)
+    addresses = [_parse_ip(text) for text in args.ip]
+    hostname = _hostname(config)
+    key = read_key(dkim_key_path(config.data_dir, domain, selector))
+    resolver = DnsResolver(
+        nameservers=config.dns.nameservers,
+        timeout_seconds=config.dns.timeout_seconds,
+        cache_entries=config.dns.cache_entries,
+    )
+    check = functools.partial(
+        check_dns,
+        resolver,
+        domain,
+        hostname,
+        addresses=addresses,
+        selector=selector,
+        dkim_public_key=None if key is None else key.public_key(),
+    )
+    results = trio.run(check)
+    if args.json:
+        print(json.dumps([result.to_dict() for result in results], indent=1))
+    else:
+        if not addresses:
+            print(f"note: no --ip given; checking the addresses DNS gives for {hostname}")
+        for result in results:
+            print(format_check(result))
+        print(format_summary(domain, results))
+    return 1 if any(result.problem for result in results) else 0
 
 
 def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -201,3 +296,20 @@ def add_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         metavar="ADDRESS",
         help="a public address of the mail host (repeat for IPv4 and IPv6)",
     )
+    check = d_actions.add_parser(
+        "check",
+        parents=[common],
+        help="look the records up live and say, per record, what is missing or wrong",
+    )
+    check.add_argument("domain", help="the mail domain, e.g. example.org")
+    check.add_argument(
+        "--ip",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="a public address of this server (repeatable); default: the A/AAAA of hostname",
+    )
+    check.add_argument(
+        "--selector", default=records.DEFAULT_SELECTOR, help="the DKIM selector; default mail"
+    )
+    check.add_argument("--json", action="store_true", help="machine-readable output")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -41,9 +42,11 @@ def _serve(config: Config, _args: argparse.Namespace) -> int:
 
 
 def _check_config(config: Config, args: argparse.Namespace) -> int:
-    from trimail.server.app import check_plugins
+    from trimail.server.app import check_plugins, relay_password, relay_tls_context
 
     check_plugins(config)
+    relay_password(config)
+    relay_tls_context(config)
     if config.tls.cert_file:
         from trimail.server.tls import TlsError, certificate_paths, server_context
 
@@ -96,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `trimail queue list | head`: the reader left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
+        return 0
     except Exception as exc:
         from trimail.plugins import PluginError
 

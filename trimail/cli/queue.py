@@ -74,21 +74,21 @@ def _line(entry: QueueEntry, now: float) -> str:
     due = "now" if entry.next_attempt <= now else f"in {format_age(entry.next_attempt - now)}"
     return (
         f"{entry.queue_id}  {format_age(now - entry.arrival):>7}  {entry.size:>9}  "
-        f"tries {entry.attempts:<3} next {due:<10} {sender} -> {rcpts}"
+        f"{entry.attempts:>5}  {due:<10}  {sender} -> {rcpts}"
     )
 
 
 def _list(config: Config, args: argparse.Namespace) -> int:
     spool = _spool(config)
     now = time.time()
-    entries = list(spool.entries())
+    entries = sorted(spool.entries(), key=lambda e: e.arrival)
     if args.json:
         print(json.dumps([json.loads(entry_to_json(e)) for e in entries], indent=1))
         return 0
     if not entries:
         print("queue is empty")
         return 0
-    print(f"{'ID':<12}  {'AGE':>7}  {'SIZE':>9}  TRIES    NEXT            FROM -> TO")
+    print(f"{'ID':<12}  {'AGE':>7}  {'SIZE':>9}  {'TRIES':>5}  {'NEXT':<10}  FROM -> TO")
     for entry in entries:
         print(_line(entry, now))
     oldest = max(now - e.arrival for e in entries)
@@ -114,13 +114,17 @@ def _show(config: Config, args: argparse.Namespace) -> int:
     print(f"arrived:      {when} ({format_age(now - entry.arrival)} ago)")
     print(f"size:         {entry.size} octets")
     print(f"from:         <{entry.reverse_path or ''}>")
+    if entry.envid or entry.ret:
+        print(f"DSN:          ENVID={entry.envid or '-'} RET={entry.ret or '-'}")
     if entry.submitted_by:
         print(f"submitted by: {entry.submitted_by}")
     print(f"attempts:     {entry.attempts}")
     due = "now" if entry.next_attempt <= now else f"in {format_age(entry.next_attempt - now)}"
     print(f"next attempt: {due}")
     for recipient in entry.recipients:
-        print(f"to:           <{recipient.forward_path}>  {recipient.state.value}")
+        notify = f"  NOTIFY={','.join(recipient.notify)}" if recipient.notify else ""
+        orcpt = f"  ORCPT={recipient.orcpt[0]};{recipient.orcpt[1]}" if recipient.orcpt else ""
+        print(f"to:           <{recipient.forward_path}>  {recipient.state.value}{notify}{orcpt}")
         if recipient.last_reply:
             via = f" (from {recipient.remote_mta})" if recipient.remote_mta else ""
             print(f"  last reply: {recipient.last_reply}{via}")

@@ -35,6 +35,11 @@ def _not_negative(_inst: object, attribute: attrs.Attribute[Any], value: int) ->
         raise ValueError(f"{attribute.name}: must be 0 or more, got {value!r}")
 
 
+def _port(_inst: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if not 0 < value < 65536:
+        raise ValueError(f"{attribute.name}: must be a port number from 1 to 65535, got {value}")
+
+
 def _not_negative_seconds(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{attribute.name}: must be 0 or more seconds, got {value!r}")
@@ -485,6 +490,12 @@ class QueueConfig:
         ),
     )
 
+    def __attrs_post_init__(self) -> None:
+        if self.min_backoff_seconds > self.max_backoff_seconds:
+            raise ValueError("min_backoff_seconds: must not be more than max_backoff_seconds")
+        if self.max_backoff_seconds > self.max_age_seconds:
+            raise ValueError("max_backoff_seconds: must not be more than max_age_seconds")
+
 
 @attrs.frozen(kw_only=True)
 class OutboundConfig:
@@ -492,8 +503,16 @@ class OutboundConfig:
 
     port: int = attrs.field(
         default=25,
-        validator=_positive,
+        validator=_port,
         metadata=_doc("Port of remote MX hosts (25; change it only for tests)."),
+    )
+    max_addresses: int = attrs.field(
+        default=5,
+        validator=_positive,
+        metadata=_doc(
+            "Addresses (of all MX hosts together) one delivery attempt connects to at "
+            "most, so that a domain with many dead hosts cannot hold the queue."
+        ),
     )
     relayhost: str = attrs.field(
         default="",
@@ -550,6 +569,66 @@ class OutboundConfig:
     def __attrs_post_init__(self) -> None:
         if self.relayhost_username and not self.relayhost_password_file:
             raise ValueError("relayhost_password_file: needed with relayhost_username")
+        if self.relayhost_password_file and not self.relayhost_username:
+            raise ValueError("relayhost_username: needed with relayhost_password_file")
+        if self.relayhost_username and not self.relayhost:
+            raise ValueError("relayhost: relayhost_username is set but there is no relayhost")
+
+
+def _selectors(_inst: object, attribute: attrs.Attribute[Any], value: dict[str, str]) -> None:
+    for domain, selector in value.items():
+        if not is_hostname(domain):
+            raise ValueError(f"{attribute.name}: {domain!r} is not a domain name")
+        if not re.fullmatch(
+            r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*", selector
+        ):
+            raise ValueError(f"{attribute.name}.{domain}: {selector!r} is not a DKIM selector")
+
+
+@attrs.frozen(kw_only=True)
+class MailAuthConfig:
+    """SPF, DKIM and DMARC: checks of incoming mail, DKIM signatures on outgoing mail."""
+
+    authserv_id: str = attrs.field(
+        default="",
+        validator=_hostname,
+        metadata=_doc(
+            "The authserv-id of Authentication-Results fields (RFC 8601 §2.5); "
+            "default: the hostname. Incoming fields claiming it are removed."
+        ),
+    )
+    check_incoming: bool = attrs.field(
+        default=True,
+        metadata=_doc("Check SPF, DKIM and DMARC of mail arriving on the MX listener."),
+    )
+    dmarc_reject: str = attrs.field(
+        default="reject",
+        validator=_one_of("reject", "junk", "deliver"),
+        metadata=_doc(
+            "What p=reject does to failing mail: reject (550 5.7.1 at end of DATA), "
+            "junk (deliver to the Junk mailbox) or deliver."
+        ),
+    )
+    dmarc_quarantine: str = attrs.field(
+        default="junk",
+        validator=_one_of("junk", "deliver"),
+        metadata=_doc("What p=quarantine does to failing mail: junk or deliver."),
+    )
+    sign_outgoing: bool = attrs.field(
+        default=True,
+        metadata=_doc(
+            "DKIM-sign relayed mail whose From: domain has a key from `trimail dkim "
+            "generate` in <data_dir>/dkim/."
+        ),
+    )
+    selector: str = attrs.field(
+        default="mail", metadata=_doc("The DKIM selector used unless `selectors` names another.")
+    )
+    selectors: dict[str, str] = attrs.field(
+        factory=dict,
+        validator=_selectors,
+        metadata=_doc('Per-domain DKIM selectors, e.g. { "example.org" = "2026" }.'),
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -606,6 +685,9 @@ class Config:
         factory=ShutdownConfig, metadata=_doc("[shutdown] table")
     )
     dns: DnsConfig = attrs.field(factory=DnsConfig, metadata=_doc("[dns] table"))
+    mailauth: MailAuthConfig = attrs.field(
+        factory=MailAuthConfig, metadata=_doc("[mailauth] table")
+    )
     queue: QueueConfig = attrs.field(factory=QueueConfig, metadata=_doc("[queue] table"))
     outbound: OutboundConfig = attrs.field(
         factory=OutboundConfig, metadata=_doc("[outbound] table")

@@ -1,4 +1,4 @@
-"""DKIM verification (RFC 6376, RFC 8463 ed25519) with dkimpy over our Resolver.
+"""DKIM signing and verification (RFC 6376, RFC 8463 ed25519) with dkimpy.
 
 Pure: key records come from the :class:`~trimail.mailauth.resolver.Resolver` passed
 in. dkimpy does the cryptography and canonicalization; this module only feeds it DNS
@@ -8,12 +8,16 @@ CPU-heavy: the server calls :func:`verify` in a worker thread (STYLE.md §3).
 
 from __future__ import annotations
 
+import base64
 from typing import Literal, TypeAlias
 
 import attrs
 import dkim as dkimpy
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from dkim.util import InvalidTagValueList, parse_tag_value
 
+from trimail.mailauth.records import DkimPrivateKey
 from trimail.mailauth.resolver import Resolver, TempError
 
 DkimResultCode: TypeAlias = Literal["pass", "fail", "neutral", "temperror", "permerror"]
@@ -116,3 +120,102 @@ def verify(message: bytes, resolver: Resolver) -> list[DkimResult]:
         return []
     fields = [value for name, value in headers if name.lower() == b"dkim-signature"]
     return [_one(message, idx, value, resolver) for idx, value in enumerate(fields)]
+
+
+# RFC 6376 §5.4.1's recommended fields; From is listed twice ("oversigned", §8.15) so
+# that a second From added in transit breaks the signature instead of riding on it.
+SIGNED_HEADERS: tuple[bytes, ...] = (
+    b"from", b"from", b"reply-to", b"subject", b"date", b"to", b"cc", b"resent-date",
+    b"resent-from", b"resent-to", b"resent-cc", b"in-reply-to", b"references",
+    b"list-id", b"list-help", b"list-unsubscribe", b"list-subscribe", b"list-post",
+    b"list-owner", b"list-archive", b"message-id", b"mime-version", b"content-type",
+    b"content-transfer-encoding",
+)  # fmt: skip
+
+
+class DkimSignError(Exception):
+    """The message cannot be signed (no header section, a key dkimpy refuses)."""
+
+
+def sign(
+    message: bytes,
+    *,
+    domain: str,
+    selector: str,
+    key: DkimPrivateKey,
+) -> str:
+    """A DKIM-Signature field for *message* (RFC 6376 §5), relaxed/relaxed, From oversigned.
+
+    Args:
+        message: the message as it will be sent (CRLF line ends); it is not changed.
+        domain: the signing domain (d=), an A-label.
+        selector: the selector (s=).
+        key: RSA (rsa-sha256) or Ed25519 (ed25519-sha256, RFC 8463).
+
+    Returns:
+        The complete field ``DKIM-Signature: ...`` with folded lines joined by CRLF and
+        whitespace, without the final CRLF (prepend it with a CRLF after it).
+
+    Raises:
+        DkimSignError: dkimpy refused the message or the key.
+    """
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        algorithm = b"ed25519-sha256"
+        raw = key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        private = base64.b64encode(raw)
+    else:
+        algorithm = b"rsa-sha256"
+        private = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    try:
+        field = dkimpy.DKIM(message).sign(
+            selector.encode("ascii"),
+            domain.encode("ascii"),
+            private,
+            canonicalize=(b"relaxed", b"relaxed"),
+            include_headers=list(SIGNED_HEADERS),
+            signature_algorithm=algorithm,
+        )
+    except (dkimpy.DKIMException, UnicodeEncodeError, *_DKIMPY_BUGS) as exc:
+        raise DkimSignError(f"cannot sign for {domain}: {exc}") from None
+    text: str = field.decode("ascii")
+    return text.rstrip("\r\n")
+
+
+ArcResultCode: TypeAlias = Literal["none", "pass", "fail", "temperror"]
+
+
+def verify_arc(message: bytes, resolver: Resolver) -> tuple[ArcResultCode, str]:
+    """Validate the ARC chain of *message* (RFC 8617 §5.2) with dkimpy.
+
+    Args:
+        message: the whole message as received.
+        resolver: answers the seal and signature key lookups.
+
+    Returns:
+        (``"none"`` without ARC sets, ``"pass"``, ``"fail"`` or ``"temperror"``, a
+        short reason); the result goes into Authentication-Results as ``arc=``
+        (RFC 8617 §10.1). Never raises for malformed chains: they fail.
+    """
+    if b"arc-seal" not in message[: message.find(b"\r\n\r\n") + 1].lower():
+        return "none", ""
+    lookup = _KeyLookup(resolver)
+    try:
+        cv, _results, comment = dkimpy.ARC(message).verify(dnsfunc=lookup)
+    except (dkimpy.DKIMException, *_DKIMPY_BUGS) as exc:
+        return "fail", str(exc) or type(exc).__name__
+    if lookup.problem is not None and lookup.problem[0] == "temperror":
+        return "temperror", lookup.problem[1]
+    code = _text(cv).lower()
+    if code == "pass":
+        return "pass", ""
+    if code == "none":
+        return "none", ""
+    return "fail", _text(comment) if isinstance(comment, bytes) else str(comment or "")

@@ -342,6 +342,11 @@ class Spool:
             raise SpoolError(f"invalid queue id {queue_id!r}")
         return self.entries_dir / f"{queue_id}.json"
 
+    def quarantine(self, queue_id: str) -> None:
+        """Move an entry's files to ``corrupt/`` (for the operator to look at)."""
+        with self.locked():
+            self._quarantine(queue_id)
+
     def _quarantine(self, queue_id: str) -> None:
         self.corrupt_dir.mkdir(mode=0o700, exist_ok=True)
         for source in (self._entry_path(queue_id), self.message_path(queue_id)):

@@ -193,10 +193,20 @@ async def serve(
     users = UserDatabase(data_dir / "users.sqlite3")
     try:
         tls_context = server_context(*certificate_paths(config))
-        delivery = LocalDelivery(
-            users=users, store=store, plugins=plugins, hostname=config.hostname
+        dns = DnsResolver(
+            nameservers=config.dns.nameservers,
+            timeout_seconds=config.dns.timeout_seconds,
+            cache_entries=config.dns.cache_entries,
         )
-        delivery.queue = make_queue_runner(config, delivery)
+        delivery = LocalDelivery(
+            users=users,
+            store=store,
+            plugins=plugins,
+            hostname=config.hostname,
+            config=config,
+            dns=dns,
+        )
+        delivery.queue = make_queue_runner(config, delivery, dns)
         auth = plugins.hook.trimail_auth_backend(config=config, users=users)
         throttle = LoginThrottle(config.auth, table=bound.failures)
         contexts: dict[str, ServerContext | Pop3Context | ImapContext] = {
@@ -336,7 +346,21 @@ def relay_password(config: Config) -> str | None:
     return lines[0].strip()
 
 
-def make_queue_runner(config: Config, delivery: LocalDelivery) -> QueueRunner:
+def relay_tls_context(config: Config) -> ssl.SSLContext:
+    """The TLS context that verifies the relayhost (``relayhost_ca_file`` or the system CAs).
+
+    Raises:
+        ConfigError: the CA file cannot be loaded.
+    """
+    cafile = config.outbound.relayhost_ca_file or None
+    try:
+        return ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"outbound.relayhost_ca_file: {cafile}: {reason}") from None
+
+
+def make_queue_runner(config: Config, delivery: LocalDelivery, dns: DnsResolver) -> QueueRunner:
     """The outbound queue of this worker: spool, DNS, SMTP transport, retry policy.
 
     Raises:
@@ -344,15 +368,10 @@ def make_queue_runner(config: Config, delivery: LocalDelivery) -> QueueRunner:
     """
     outbound = config.outbound
     password = relay_password(config)
-    relay_context = ssl.create_default_context(cafile=outbound.relayhost_ca_file or None)
-    resolver = DnsResolver(
-        nameservers=config.dns.nameservers,
-        timeout_seconds=config.dns.timeout_seconds,
-        cache_entries=config.dns.cache_entries,
-    )
+    relay_context = relay_tls_context(config)
     transport = SmtpTransport(
         config=outbound,
-        resolver=resolver,
+        resolver=dns,
         hostname=config.hostname,
         relay_password=password,
         relay_context=relay_context,
@@ -441,6 +460,7 @@ def prepare_data_dir(config: Config) -> None:
     try:
         check_plugins(config, users)
         relay_password(config)
+        relay_tls_context(config)
     except (ConfigError, PluginError) as exc:
         raise StartupError(str(exc)) from None
     finally:

@@ -23,6 +23,8 @@ from trimail.mail.address import Mailbox
 from trimail.mail.envelope import Envelope
 from trimail.mail.reply import Reply
 from trimail.mail.trace import received_header, return_path_header
+from trimail.mailauth.results import strip_forged
+from trimail.server.dns import DnsResolver, ThreadResolver
 from trimail.server.session_info import SessionInfo
 from trimail.server.spool import MessageBuffer
 from trimail.storage.api import MailStore
@@ -30,6 +32,7 @@ from trimail.users.db import Resolution, UserDatabase
 from trimail.verdicts import MessageVerdict, Reject
 
 if TYPE_CHECKING:
+    from trimail.config.model import Config
     from trimail.server.queue_runner import QueueRunner
 
 log = logging.getLogger("trimail.delivery")
@@ -48,6 +51,11 @@ R550_NO_LITERALS = Reply(
     code=550,
     enhanced_status="5.1.2",
     text="Mail to address literals is not relayed; use a domain name",
+)
+R550_SPECIAL_USE = Reply(
+    code=550,
+    enhanced_status="5.1.2",
+    text="No mail goes to .invalid, .localhost or single-label domains (RFC 6761)",
 )
 R451_NO_QUEUE = Reply(
     code=451, enhanced_status="4.4.3", text="Relaying is not available here; try later"
@@ -87,6 +95,10 @@ class LocalDelivery:
         store: the mail store (thread-safe, blocking methods).
         plugins: the plugin manager (message filters).
         hostname: this server's name, for Received.
+        config: the server configuration (passed to the filter hooks; its
+            ``[mailauth] authserv_id`` names the Authentication-Results fields that
+            are removed from incoming mail).
+        dns: the server's resolver; message filters get a thread adapter of it.
         queue: the outbound queue for remote recipients; without it relaying is
             refused (451).
     """
@@ -98,13 +110,18 @@ class LocalDelivery:
         store: MailStore,
         plugins: pluggy.PluginManager,
         hostname: str,
+        config: Config,
+        dns: DnsResolver,
         queue: QueueRunner | None = None,
     ) -> None:
         self.users = users
         self.store = store
         self.plugins = plugins
         self.hostname = hostname
+        self.config = config
+        self.dns = dns
         self.queue = queue
+        self.authserv_id = config.mailauth.authserv_id or hostname
 
     def route(self, forward_path: Mailbox, *, authenticated: bool) -> Reply | RoutedRecipient:
         """Decide RCPT TO (RFC 5321 §4.1.1.3, §3.6).
@@ -128,6 +145,8 @@ class LocalDelivery:
             return R554_RELAY_DENIED
         if forward_path.domain.startswith("["):
             return R550_NO_LITERALS
+        if _special_use(forward_path.domain):
+            return R550_SPECIAL_USE
         if self.queue is None or forward_path.is_postmaster:
             return R451_NO_QUEUE
         return RoutedRecipient(forward_path=forward_path, remote=True)
@@ -179,12 +198,14 @@ class LocalDelivery:
             DeliveryError: a copy could not be stored (the caller answers 451).
         """
         verdict = await self._filter(session, envelope, message)
-        content = message.content()
         if verdict.reject is not None:
             return verdict.reject
+        content = await trio.to_thread.run_sync(without_forged_results, message, self.authserv_id)
         now = datetime.datetime.now(datetime.UTC).astimezone()
         common = b"".join(
             [
+                # filters' fields (Authentication-Results: RFC 8601 §5 prepends them)
+                # above our Received, then the submission's Message-ID/Date below it
                 *(h.encode("utf-8") + b"\r\n" for h in verdict.add_headers),
                 received_header(
                     helo_identity=session.helo_identity,
@@ -200,7 +221,7 @@ class LocalDelivery:
         )
         remote = [r for r in recipients if r.remote]
         if remote:
-            await self._enqueue(session, envelope, remote, message, queue_id, common)
+            await self._enqueue(session, envelope, remote, content, queue_id, common)
         accounts = list(dict.fromkeys(a for r in recipients for a in r.account_ids))
         if not accounts:
             return None
@@ -236,18 +257,25 @@ class LocalDelivery:
         session: SessionInfo,
         envelope: Envelope,
         recipients: Sequence[RoutedRecipient],
-        message: MessageBuffer,
+        content: bytes | Path,
         queue_id: str,
         prefix: bytes,
     ) -> None:
-        """Queue the message for its remote recipients, signed by the outbound hooks."""
+        """Queue *content* (bytes or a spool file) for its remote recipients, with the
+        outbound hooks' fields (a DKIM signature over exactly what is queued) on top."""
         if self.queue is None:  # route() never accepts a remote recipient then
             raise DeliveryError("no outbound queue")
         hook = self.plugins.hook.trimail_outbound_headers
         if hook.get_hookimpls():
-            whole = prefix + message.read_bytes()
+            body = (
+                content
+                if isinstance(content, bytes)
+                else await trio.to_thread.run_sync(content.read_bytes)
+            )
+            whole = prefix + body
+            config = self.config
             added: list[list[str] | None] = await trio.to_thread.run_sync(
-                lambda: hook(envelope=envelope, message=whole)
+                lambda: hook(envelope=envelope, message=whole, config=config)
             )
             headers = [h for result in added if result for h in result]
             for header in headers:
@@ -259,7 +287,7 @@ class LocalDelivery:
                 queue_id=queue_id,
                 envelope=envelope,
                 recipients=recipients,
-                content=message.content(),
+                content=content,
                 prefix=prefix,
                 submitted_by=session.authenticated_as,
             )
@@ -296,8 +324,15 @@ class LocalDelivery:
         hook = self.plugins.hook.trimail_message_filter
         if not hook.get_hookimpls():
             return MessageVerdict()
+        config, resolver = self.config, ThreadResolver(self.dns)
         results: list[MessageVerdict] = await trio.to_thread.run_sync(
-            lambda: hook(session=session, envelope=envelope, message=message.read_bytes())
+            lambda: hook(
+                session=session,
+                envelope=envelope,
+                message=message.read_bytes(),
+                config=config,
+                resolver=resolver,
+            )
         )
         return merge_verdicts(results)
 
@@ -309,6 +344,39 @@ def merge_verdicts(results: Sequence[MessageVerdict]) -> MessageVerdict:
     headers = tuple(h for v in results for h in v.add_headers)
     mailbox = next((v.mailbox_name for v in reversed(results) if v.mailbox_name), None)
     for header in headers:
-        if "\r" in header or "\n" in header or ":" not in header:
-            raise ValueError(f"filter header {header!r} must be one 'Name: value' line")
+        if not _ONE_FIELD.fullmatch(header):
+            raise ValueError(f"filter header {header[:60]!r} must be one header field")
     return MessageVerdict(reject=reject, add_headers=headers, mailbox_name=mailbox)
+
+
+def _special_use(domain: str) -> bool:
+    """True for domains mail can never reach: ``localhost``, ``*.localhost``,
+    ``*.invalid`` (RFC 6761 §6.3, §6.4) and single labels (RFC 5321 §2.3.5 wants FQDNs)."""
+    name = domain.lower().rstrip(".")
+    last = name.rpartition(".")[2]
+    return "." not in name or last in ("localhost", "invalid")
+
+
+def without_forged_results(message: MessageBuffer, authserv_id: str) -> bytes | Path:
+    """The message content without Authentication-Results fields that claim
+    *authserv_id* (RFC 8601 §5: only we may write those); other octets unchanged.
+
+    Blocking (may read a spool file): run it in a worker thread.
+
+    Returns:
+        The content as `MessageBuffer.content` gives it when nothing is removed
+        (bytes or a spool file path), else the changed bytes.
+    """
+    head = message.head()
+    end = head.find(b"\r\n\r\n")
+    header = head if end < 0 else head[: end + 2]
+    if b"authentication-results" not in header.lower():
+        return message.content()
+    data = message.read_bytes()
+    end = data.find(b"\r\n\r\n")
+    header, body = (data, b"") if end < 0 else (data[: end + 2], data[end + 2 :])
+    stripped = strip_forged(header, authserv_id)
+    if stripped == header:
+        return message.content()
+    log.info("removed an Authentication-Results field that claimed %s", authserv_id)
+    return stripped + body

@@ -2,7 +2,8 @@
 
 One :class:`DnsResolver` serves the whole ``trimail serve`` process: the queue runner
 asks it for MX hosts (RFC 5321 §5.1) and their addresses, the SMTP sessions for PTR
-names, the mail-authentication checks for TXT records. It uses dnspython's async stub
+names, the mail-authentication checks for TXT records (and, through the general
+:meth:`DnsResolver.lookup`, SPF for A, AAAA, MX and PTR records too). It uses dnspython's async stub
 resolver (``dns.asyncresolver``, which runs on Trio through ``dns.asyncbackend``) and
 keeps a small cache that honours the records' TTLs, so repeated lookups during a queue
 run stay off the network.
@@ -43,13 +44,15 @@ import dns.resolver
 import dns.reversename
 import idna
 import trio
+from dns.rdtypes.ANY.CNAME import CNAME
 from dns.rdtypes.ANY.MX import MX
+from dns.rdtypes.ANY.NS import NS
 from dns.rdtypes.ANY.PTR import PTR
 from dns.rdtypes.ANY.TXT import TXT
 from dns.rdtypes.IN.A import A
 from dns.rdtypes.IN.AAAA import AAAA
 
-from trimail.mailauth.resolver import PermError, TempError
+from trimail.mailauth.resolver import PermError, TempError, check_rdtype
 
 __all__ = [
     "DnsResolver",
@@ -413,15 +416,40 @@ class DnsResolver:
         Raises:
             TempError: the query failed or timed out.
         """
+        return await self.lookup(name, "TXT")
+
+    async def lookup(self, name: str, rdtype: str) -> list[str]:
+        """Return the records of one type at *name*, in text form; CNAMEs followed.
+
+        The async twin of :meth:`trimail.mailauth.resolver.Resolver.lookup`: the
+        general query that SPF's mechanisms need (RFC 7208 §5: A, AAAA, MX, PTR,
+        TXT). It shares the cache, timeout and error handling of the other methods.
+
+        Args:
+            name: a domain name, any case, A- or U-labels, with or without the
+                trailing dot; for PTR the reverse name, e.g.
+                ``"1.2.0.192.in-addr.arpa"``.
+            rdtype: ``"A"``, ``"AAAA"``, ``"CNAME"``, ``"MX"``, ``"NS"``, ``"PTR"`` or
+                ``"TXT"`` (:data:`trimail.mailauth.resolver.RDTYPES`), any case.
+
+        Returns:
+            One str per record, in the order the server sent: A/AAAA addresses in
+            canonical text form; MX as ``"<preference> <exchange>"`` (``"0 ."`` for a
+            null MX, RFC 7505); CNAME/NS/PTR targets; TXT records with their strings
+            joined and decoded as :meth:`txt` does. Names are lower-case A-labels
+            without the trailing dot. ``[]`` for NXDOMAIN, NODATA or a name that
+            cannot exist. A CNAME query is not followed: it answers the alias itself.
+
+        Raises:
+            TempError: the query failed or timed out.
+            ValueError: *rdtype* is not one of those above.
+        """
+        qtype = dns.rdatatype.from_text(check_rdtype(rdtype))
         dns_name = _to_name(name)
         if dns_name is None:
             return []
-        answer = await self._lookup(dns_name, dns.rdatatype.TXT)
-        return [
-            b"".join(r.strings).decode("utf-8", "replace")
-            for r in answer.records
-            if isinstance(r, TXT)
-        ]
+        answer = await self._lookup(dns_name, qtype)
+        return [_rdata_text(r) for r in answer.records if r.rdtype == qtype]
 
     async def ptr(self, ip: str) -> list[str]:
         """Return the names of an IP address from its PTR records (RFC 1035 §3.5).
@@ -545,6 +573,19 @@ def _merge_families(
     return v6_list + v4_list if prefer_ipv6 else v4_list + v6_list
 
 
+def _rdata_text(record: dns.rdata.Rdata) -> str:
+    """One record in the text form of :meth:`DnsResolver.lookup`."""
+    if isinstance(record, A | AAAA):
+        return str(record.address)
+    if isinstance(record, MX):
+        return f"{record.preference} {_text(record.exchange)}"
+    if isinstance(record, TXT):
+        return b"".join(record.strings).decode("utf-8", "replace")
+    if isinstance(record, CNAME | NS | PTR):
+        return _text(record.target)
+    raise AssertionError(f"unexpected record type {type(record).__name__}")  # pragma: no cover
+
+
 def _describe(name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> str:
     """``"example.org MX"``, for error messages."""
     return f"{_text(name)} {dns.rdatatype.to_text(rdtype)}"
@@ -580,6 +621,14 @@ class ThreadResolver:
         """Blocking :meth:`DnsResolver.txt`; see :meth:`Resolver.txt`."""
         return self._run(self.resolver.txt, name)
 
+    def lookup(self, name: str, rdtype: str) -> list[str]:
+        """Blocking :meth:`DnsResolver.lookup`; see :meth:`Resolver.lookup`.
+
+        Raises:
+            ValueError: *rdtype* is not supported (checked in the calling thread).
+        """
+        return self._run(self.resolver.lookup, name, check_rdtype(rdtype))
+
     def mx(self, domain: str) -> MxResult:
         """Blocking :meth:`DnsResolver.mx`."""
         return self._run(self.resolver.mx, domain)
@@ -592,8 +641,8 @@ class ThreadResolver:
         """Blocking :meth:`DnsResolver.ptr`."""
         return self._run(self.resolver.ptr, ip)
 
-    def _run(self, lookup: Callable[[str], Awaitable[_T]], argument: str) -> _T:
+    def _run(self, lookup: Callable[..., Awaitable[_T]], *arguments: str) -> _T:
         try:
-            return trio.from_thread.run(lookup, argument, trio_token=self.trio_token)
+            return trio.from_thread.run(lookup, *arguments, trio_token=self.trio_token)
         except trio.RunFinishedError as e:
             raise TempError("DNS lookup abandoned: the server is stopping") from e

@@ -56,12 +56,14 @@ class NextHop:
         port: TCP port.
         relay: the configured relayhost (TLS verified, AUTH when configured).
         implicit_tls: TLS from the first byte (port 465, RFC 8314).
+        implicit: the domain has no MX records; this is the domain itself (§5.1).
     """
 
     host: str
     port: int
     relay: bool = False
     implicit_tls: bool = False
+    implicit: bool = False
 
 
 class _TryNext(Exception):
@@ -94,7 +96,11 @@ def reply_status(reply: Reply) -> str:
     return f"{reply.code // 100}.0.0"
 
 
-def _outcome(reply: Reply) -> Outcome:
+def _outcome(reply: Reply, *, rcpt: bool = False) -> Outcome:
+    if reply.code < 400:
+        return Outcome.DELIVERED
+    if rcpt and reply.code == 552:  # RFC 5321 §4.5.3.1.10: "too many recipients"
+        return Outcome.TEMPORARY
     if reply.code < 400:
         return Outcome.DELIVERED
     return Outcome.TEMPORARY if reply.code < 500 else Outcome.PERMANENT
@@ -147,6 +153,7 @@ class SmtpTransport:
         except _Failed as failed:
             return [_result(r, failed.outcome, failed.reply, failed.status) for r in recipients]
         last_error = f"no host for {domain} answered"
+        budget = self.config.max_addresses  # RFC 5321 §5.1: a limit on addresses tried
         for hop in hops:
             try:
                 addresses = await self._addresses(hop.host)
@@ -155,8 +162,21 @@ class SmtpTransport:
                 continue
             if not addresses:
                 last_error = f"{hop.host} has no address (A/AAAA)"
+                if hop.implicit:  # no MX and no address: nowhere to send (RFC 5321 §5.1)
+                    return [
+                        _result(
+                            r,
+                            Outcome.PERMANENT,
+                            f"domain {domain} has no MX and no address",
+                            "5.1.2",
+                        )
+                        for r in recipients
+                    ]
                 continue
             for address in addresses:
+                if budget <= 0:
+                    return [_result(r, Outcome.TEMPORARY, last_error, "4.4.1") for r in recipients]
+                budget -= 1
                 try:
                     return await self._try(hop, address, entry, recipients, message, tls=True)
                 except _TryNext as exc:
@@ -185,17 +205,19 @@ class SmtpTransport:
         if destination is not None:
             host, port, mx_lookup = parse_destination(destination)
             port = port or (config.port if not relay else 25)
-            names = await self._mx_names(host) if mx_lookup else [host]
+            names = (await self._mx_names(host))[0] if mx_lookup else [host]
             return [
                 NextHop(host=name, port=port, relay=relay, implicit_tls=relay and port == 465)
                 for name in names
             ]
-        return [NextHop(host=name, port=config.port) for name in await self._mx_names(domain)]
+        names, implicit = await self._mx_names(domain)
+        return [NextHop(host=name, port=config.port, implicit=implicit) for name in names]
 
-    async def _mx_names(self, domain: str) -> list[str]:
+    async def _mx_names(self, domain: str) -> tuple[list[str], bool]:
+        """(hosts in preference order, whether that is the implicit MX)."""
         if domain.startswith("[") or _is_ip(domain):  # an address literal (RFC 5321 §4.1.3)
             literal = domain.strip("[]")
-            return [literal.removeprefix("IPv6:").removeprefix("ipv6:")]
+            return [literal.removeprefix("IPv6:").removeprefix("ipv6:")], False
         try:
             result = await self.resolver.mx(domain)
         except TempError as exc:
@@ -207,7 +229,7 @@ class SmtpTransport:
             raise _Failed(
                 Outcome.PERMANENT, f"domain {domain} accepts no mail (null MX, RFC 7505)", "5.1.10"
             )
-        return [mx.host for mx in result.hosts]
+        return [mx.host for mx in result.hosts], result.status is MxStatus.IMPLICIT
 
     async def _addresses(self, host: str) -> list[str]:
         if _is_ip(host):
@@ -275,8 +297,12 @@ class _ClientSession:
         if self.hop.implicit_tls:
             await self._wrap_tls()
         greeting = await self._event(self.config.connect_timeout_seconds)
-        if not isinstance(greeting, Greeting) or greeting.reply.code != 220:
-            raise _TryNext(f"{self.where} greeted with {_describe_event(greeting)}")
+        if not isinstance(greeting, Greeting):
+            raise _TryNext(f"{self.where} closed the connection before its greeting")
+        if greeting.reply.code != 220:
+            if greeting.reply.code != 421:  # RFC 5321 §3.1: wait for QUIT, then close
+                await self._quit()
+            raise _TryNext(f"{self.where} greeted with {reply_text(greeting.reply)}")
         await self._hello()
         if not self.hop.implicit_tls:
             await self._starttls(tls)
@@ -359,11 +385,12 @@ class _ClientSession:
                 f"message of {len(message)} octets exceeds {self.hop.host}'s limit of {ext.size}",
                 "5.3.4",
             )
-        if entry.smtputf8 and not ext.smtputf8:
+        utf8 = entry.smtputf8 and needs_smtputf8(entry, recipients, message)
+        if utf8 and not ext.smtputf8:  # RFC 6531 §3.2: no downgrade here
             raise _Failed(Outcome.PERMANENT, f"{self.hop.host} does not support SMTPUTF8", "5.6.7")
         use_bdat = ext.chunking
         mail = self.conn.send_mail(
-            entry.reverse_path or NULL_PATH, _mail_parameters(entry, ext, len(message))
+            entry.reverse_path or NULL_PATH, _mail_parameters(entry, ext, message, utf8=utf8)
         )
         if self.conn.pipelining:  # RFC 2920: MAIL, every RCPT and DATA in one write
             batch = [mail]
@@ -397,7 +424,7 @@ class _ClientSession:
                 )
         results = {
             r.forward_path: _result(
-                r, _outcome(reply), reply_text(reply), reply_status(reply), self.hop.host
+                r, _outcome(reply, rcpt=True), reply_text(reply), reply_status(reply), self.hop.host
             )
             for r, reply in zip(recipients, rcpt_replies, strict=True)
             if not reply.is_positive
@@ -456,6 +483,8 @@ class _ClientSession:
             await self.stream.send_all(data)
         event = await self._event(timeout)
         if isinstance(event, CommandReply):
+            if event.reply.code == 421:  # RFC 5321 §3.8: the server is closing
+                raise _TryNext(f"{self.where} closing: {reply_text(event.reply)}")
             return event.reply
         if isinstance(event, ServiceClosing):
             raise _TryNext(f"{self.where} closing: {reply_text(event.reply)}")
@@ -485,14 +514,28 @@ async def _connect(address: str, port: int) -> trio.SocketStream:
     return trio.SocketStream(sock)
 
 
-def _mail_parameters(entry: QueueEntry, ext: Extensions, size: int) -> list[tuple[str, str | None]]:
+def needs_smtputf8(
+    entry: QueueEntry, recipients: Sequence[QueuedRecipient], message: bytes
+) -> bool:
+    """True if the envelope or the header section has non-ASCII text (RFC 6531 §3.4):
+    a client that sent SMTPUTF8 for an all-ASCII message need not have it relayed so."""
+    paths = [entry.reverse_path, *(r.forward_path for r in recipients)]
+    if any(p is not None and not p.is_ascii for p in paths):
+        return True
+    end = message.find(b"\r\n\r\n")
+    return not (message if end < 0 else message[:end]).isascii()
+
+
+def _mail_parameters(
+    entry: QueueEntry, ext: Extensions, message: bytes, *, utf8: bool
+) -> list[tuple[str, str | None]]:
     """MAIL FROM parameters for what the server offers (RFC 1870, 6152, 6531, 3461)."""
     parameters: list[tuple[str, str | None]] = []
     if "SIZE" in ext:
-        parameters.append(("SIZE", str(size)))
-    if entry.body == "8BITMIME" and ext.eightbitmime:
+        parameters.append(("SIZE", str(len(message))))
+    if ext.eightbitmime and (entry.body == "8BITMIME" or not message.isascii()):
         parameters.append(("BODY", "8BITMIME"))
-    if entry.smtputf8:
+    if utf8:
         parameters.append(("SMTPUTF8", None))
     if ext.dsn:
         if entry.ret:

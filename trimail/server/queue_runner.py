@@ -42,7 +42,7 @@ from trimail.queue.schedule import (
     RetryPolicy,
     settle,
 )
-from trimail.queue.spool import QueuedRecipient, QueueEntry, Spool
+from trimail.queue.spool import QueuedRecipient, QueueEntry, Spool, SpoolError
 from trimail.server.delivery import INBOX, LocalDelivery, RoutedRecipient
 from trimail.users.db import Resolution
 
@@ -146,7 +146,12 @@ class QueueRunner:
         """
         mail_params = DsnMailParams.from_parameters(envelope.parameters)
         queued = []
+        seen: set[str] = set()
         for request in recipients:
+            key = request.forward_path.normalized()
+            if key in seen:  # one copy per recipient, however often RCPT named it
+                continue
+            seen.add(key)
             rcpt = DsnRcptParams.from_parameters(request.parameters)
             queued.append(
                 QueuedRecipient(
@@ -277,18 +282,22 @@ class QueueRunner:
         if entry.next_attempt > self.clock():  # rescheduled meanwhile
             self._schedule[queue_id] = entry.next_attempt
             return
-        message = await trio.to_thread.run_sync(self.spool.read_message, queue_id)
+        try:
+            message = await trio.to_thread.run_sync(self.spool.read_message, queue_id)
+        except SpoolError as exc:  # metadata without its message: unusable, set aside
+            log.error("queue %s: %s; entry moved to %s", queue_id, exc, self.spool.corrupt_dir)
+            await trio.to_thread.run_sync(self.spool.quarantine, queue_id)
+            self._schedule.pop(queue_id, None)
+            return
         results = await self._deliver_groups(entry, message)
         now = self.clock()
         jitter = self._random.random()
         fresh = await trio.to_thread.run_sync(self.spool.load, queue_id)
-        preview = settle(
-            fresh or entry,
-            results,
-            now=now,
-            policy=self.policy,
-            jitter=jitter,
-        )
+        if fresh is None:  # deleted by the operator meanwhile: no reports
+            self._schedule.pop(queue_id, None)
+            log.info("queue %s: deleted during the attempt", queue_id)
+            return
+        preview = settle(fresh, results, now=now, policy=self.policy, jitter=jitter)
         for report in preview.reports:
             await self.send_report(entry, report, message)
 
@@ -301,7 +310,7 @@ class QueueRunner:
                 "queue %s: to=<%s> relay=%s %s: %s",
                 queue_id,
                 result.forward_path,
-                result.remote_mta or "local",
+                result.remote_mta or "none",
                 result.outcome.value,
                 result.reply,
             )

@@ -570,7 +570,7 @@ class SmtpSession:
             else:
                 reply = Reply(code=250, enhanced_status="2.0.0", text=f"Ok: queued as {queue_id}")
                 log.info(
-                    "%s: delivered %s from=<%s> to=%s size=%d",
+                    "%s: accepted %s from=<%s> to=%s size=%d",
                     self.info.peer_host,
                     queue_id,
                     envelope.reverse_path,

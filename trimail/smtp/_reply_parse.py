@@ -116,6 +116,7 @@ class ReplyReader:
         self._max_lines = max_lines
         self._code: bytes | None = None
         self._texts: list[bytes] = []
+        self._cut: bytes | None = None  # the kept start of an over-long line
         self.held_bytes = 0
 
     @property
@@ -133,20 +134,35 @@ class ReplyReader:
             The reply, or None if *buf* holds no complete reply yet (the lines read so
             far are kept).
 
+        A line over ``max_line_bytes`` is cut to that length and the rest of it is
+        discarded as it arrives (nothing over the limit is buffered): its code still
+        counts. Failing instead would turn a long ``250`` after the message content
+        into a temporary failure, and the message would be sent again.
+
         Raises:
-            RemoteProtocolError: a line over the limit (raised as soon as the limit is
-                passed, without waiting for its end), a malformed line, a bare CR,
-                lines with different codes, or more than ``max_lines`` lines.
+            RemoteProtocolError: a malformed line, a bare CR, lines with different
+                codes, or more than ``max_lines`` lines.
         """
         while True:
-            end = buf.find(b"\n", 0, self._max_line)
-            if end < 0:
-                if len(buf) >= self._max_line:
-                    raise protocol_error(f"reply line longer than {self._max_line} octets")
-                return None
-            line = bytes(buf[:end])
-            del buf[: end + 1]
-            reply = self._line(line[:-1] if line.endswith(b"\r") else line)
+            if self._cut is not None:  # skipping the rest of an over-long line
+                end = buf.find(b"\n")
+                if end < 0:
+                    del buf[:]
+                    return None
+                del buf[: end + 1]
+                line, self._cut = self._cut, None
+            else:
+                end = buf.find(b"\n", 0, self._max_line)
+                if end < 0:
+                    if len(buf) >= self._max_line:
+                        self._cut = bytes(buf[: self._max_line - 2]).rstrip(b"\r")
+                        del buf[: self._max_line - 2]
+                        continue
+                    return None
+                line = bytes(buf[:end])
+                del buf[: end + 1]
+                line = line[:-1] if line.endswith(b"\r") else line
+            reply = self._line(line)
             if reply is not None:
                 return reply
 

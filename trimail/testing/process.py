@@ -133,12 +133,15 @@ def write_config(
         submission_extra: TOML lines for the ``[submission]`` table.
         imap_extra: TOML lines for the ``[imap]`` table. Unless *top_extra* has a
             ``[dns]`` table, the server's DNS points at a closed loopback port, so a
-            test never sends DNS queries (or, through MX lookups, mail) off the machine.
+            test never sends DNS queries (or, through MX lookups, mail) off the
+            machine, and incoming mail is not checked with SPF/DKIM/DMARC.
         smtp_listen: the MX listener's address (e.g. ``127.0.0.2:2525`` for a second
             server that plays a remote MX).
     """
     if "[dns]" not in top_extra:
         top_extra += '[dns]\nnameservers = ["127.0.0.1:9"]\ntimeout_seconds = 1.0\n'
+        if "[mailauth]" not in top_extra:  # no DNS: no SPF/DKIM/DMARC checks either
+            top_extra += "[mailauth]\ncheck_incoming = false\n"
     path.write_text(
         f'hostname = "{hostname}"\n'
         f"data_dir = {str(data_dir)!r}\n"

@@ -1,0 +1,205 @@
+"""Built-in plugin: SPF, DKIM and DMARC checks of incoming mail, DKIM signing of outgoing.
+
+Registered like any plugin (`trimail.plugins.BUILTIN_PLUGINS`), so a replacement can
+unregister it. Both hooks run in worker threads.
+
+Incoming (``trimail_message_filter``, MX listener only, unauthenticated clients):
+SPF of the HELO and MAIL FROM identities (RFC 7208), every DKIM signature (RFC 6376),
+DMARC of the From: domain (RFC 7489) from their results, one Authentication-Results
+field (RFC 8601) with our authserv-id. Policy (``[mailauth]``): a failing message under
+p=reject gets 550 5.7.1 (or goes to Junk), under p=quarantine goes to Junk.
+
+Outgoing (``trimail_outbound_headers``): a DKIM-Signature for the From: domain when a
+key from ``trimail dkim generate`` exists for it (relaxed/relaxed, From oversigned).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+from pathlib import Path
+
+from trimail.config.model import Config
+from trimail.mail.address import Mailbox
+from trimail.mail.envelope import Envelope
+from trimail.mail.reply import Reply
+from trimail.mailauth import dkim, dmarc, results
+from trimail.mailauth.records import DkimPrivateKey, RecordError, load_private_key_pem
+from trimail.mailauth.resolver import Resolver
+from trimail.mailauth.spf import check_spf
+from trimail.plugins import hookimpl
+from trimail.server.session_info import SessionInfo
+from trimail.server.submission import from_addresses
+from trimail.users.db import UserDatabaseError, normalize_domain
+from trimail.verdicts import MessageVerdict, Reject
+
+log = logging.getLogger("trimail.mailauth")
+
+JUNK = "Junk"
+HEADER_LIMIT = 64 * 1024  # the header section read for From: (the rest is body)
+
+
+def dkim_key_path(data_dir: str | Path, domain: str, selector: str) -> Path:
+    """``<data_dir>/dkim/<A-label domain>/<selector>.key``.
+
+    Raises:
+        UserDatabaseError: *domain* is not a host name (never becomes a path then).
+    """
+    return Path(data_dir) / "dkim" / normalize_domain(domain) / f"{selector}.key"
+
+
+class DkimKeys:
+    """Signing keys read from the data directory, cached until their file changes."""
+
+    def __init__(self) -> None:
+        self._cache: dict[Path, tuple[int, DkimPrivateKey | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: Path) -> DkimPrivateKey | None:
+        """The key in *path*, or None if there is none or it cannot be used (logged)."""
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            return None
+        with self._lock:
+            cached = self._cache.get(path)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        key: DkimPrivateKey | None
+        try:
+            key = load_private_key_pem(path.read_bytes())
+        except (OSError, RecordError) as exc:
+            log.error("DKIM key %s cannot be used: %s", path, exc)
+            key = None
+        with self._lock:
+            self._cache[path] = (mtime, key)
+        return key
+
+
+KEYS = DkimKeys()
+
+
+def _from_domain(message: bytes) -> str | None:
+    """The one From: domain (RFC 7489 §6.6.1), or None if there is not exactly one."""
+    addresses = from_addresses(message[:HEADER_LIMIT])
+    domains = {a.domain.lower() for a in addresses}
+    if len(domains) != 1 or not addresses or not addresses[0].domain:
+        return None
+    return domains.pop()
+
+
+@hookimpl
+def trimail_message_filter(
+    session: SessionInfo,
+    envelope: Envelope,
+    message: bytes,
+    config: Config,
+    resolver: Resolver,
+) -> MessageVerdict | None:
+    """Check SPF, DKIM and DMARC of mail from other servers; see the module docstring."""
+    settings = config.mailauth
+    if not settings.check_incoming or session.listener != "smtp":
+        return None
+    if session.authenticated_as is not None:
+        return None
+    authserv_id = settings.authserv_id or config.hostname
+    reverse_path = envelope.reverse_path
+    mail_from = str(reverse_path) if isinstance(reverse_path, Mailbox) else ""
+    spf = check_spf(
+        ip=session.peer_host,
+        mail_from=mail_from,
+        helo=session.helo_identity,
+        resolver=resolver,
+        receiver=config.hostname,
+    )
+    signatures = dkim.verify(message, resolver)
+    method_results = [spf.method_result()]
+    if not signatures:
+        method_results.append(results.MethodResult(method="dkim", result="none"))
+    for signature in signatures:
+        method_results.append(
+            results.dkim(
+                signature.result,
+                domain=signature.domain,
+                selector=signature.selector,
+                b=signature.b,
+                reason=signature.reason or None,
+            )
+        )
+    arc, arc_reason = dkim.verify_arc(message, resolver)
+    if arc != "none":
+        method_results.append(results.arc(arc, reason=arc_reason or None))
+    from_domain = _from_domain(message)
+    reject: Reject | None = None
+    mailbox: str | None = None
+    if from_domain is None:
+        method_results.append(
+            results.MethodResult(
+                method="dmarc", result="permerror", reason="not exactly one From: domain"
+            )
+        )
+    else:
+        verdict = dmarc.evaluate(
+            from_domain,
+            spf.aligned_domain if spf.result == "pass" else None,
+            [s.domain for s in signatures if s.result == "pass"],
+            resolver,
+            sample=random.random(),
+        )
+        method_results.append(results.dmarc(verdict.result, header_from=from_domain))
+        action = {
+            "reject": settings.dmarc_reject,
+            "quarantine": settings.dmarc_quarantine,
+        }.get(verdict.disposition, "deliver")
+        if action == "reject":
+            reject = Reject(
+                reply=Reply(
+                    code=550,
+                    enhanced_status="5.7.1",
+                    text=f"Message rejected by the DMARC policy of {from_domain}",
+                )
+            )
+        elif action == "junk":
+            mailbox = JUNK
+        if verdict.disposition != "none":
+            log.info(
+                "%s: DMARC %s for %s (policy %s): %s",
+                session.peer_host,
+                verdict.result,
+                from_domain,
+                verdict.policy,
+                action,
+            )
+    header = results.render(authserv_id, method_results).rstrip("\r\n")
+    return MessageVerdict(reject=reject, add_headers=(header,), mailbox_name=mailbox)
+
+
+@hookimpl
+def trimail_outbound_headers(
+    envelope: Envelope, message: bytes, config: Config
+) -> list[str] | None:
+    """DKIM-sign a relayed message for its From: domain when a key exists for it."""
+    settings = config.mailauth
+    if not settings.sign_outgoing:
+        return None
+    domain = _from_domain(message)
+    if domain is None:
+        return None
+    try:
+        ascii_domain = normalize_domain(domain)
+    except UserDatabaseError:
+        return None
+    selector = settings.selectors.get(ascii_domain, settings.selector)
+    path = dkim_key_path(config.data_dir, ascii_domain, selector)
+    key = KEYS.get(path)
+    if key is None:
+        if os.path.exists(path.parent):
+            log.warning("no usable DKIM key %s: %s goes out unsigned", path, domain)
+        return None
+    try:
+        return [dkim.sign(message, domain=ascii_domain, selector=selector, key=key)]
+    except dkim.DkimSignError as exc:
+        log.error("DKIM signing failed: %s", exc)
+        return None
