@@ -33,6 +33,8 @@ _dmarc.spoof        TXT "v=DMARC1; p=reject"
 quar                TXT "v=spf1 -all"
 _dmarc.quar         TXT "v=DMARC1; p=quarantine"
 plain               A   127.0.0.1
+xn--bcher-kva       TXT "v=spf1 -all"
+_dmarc.xn--bcher-kva TXT "v=DMARC1; p=reject"
 sink                MX 10 mx.sink
 mx.sink             A  127.0.0.3
 """,
@@ -138,3 +140,39 @@ def test_outgoing_mail_is_dkim_signed(tmp_path: Path, loopback_dns: LoopbackDns)
         resolver = StaticResolver({"mail._domainkey.example.org": [dkim_txt(key.public_key())]})
         (result,) = verify(received.content, resolver)
         assert result.result == "pass" and result.domain == "example.org"
+
+
+PADDING = b"".join(b"X-Pad-%d: %s\r\n" % (n, b"a" * 70) for n in range(1200))  # ~100 KB
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "smtputf8"),
+    [
+        # a From: after 64 KiB of header fields is still found (hostile tester)
+        ("long header", PADDING + message("spoof.example"), False),
+        # a second From: domain: the strictest policy applies (RFC 7489 §6.6.1)
+        ("two From", b"From: b@plain.example\r\n" + message("spoof.example"), False),
+        # a U-label From: domain is looked up as its A-label
+        ("IDN From", message("bücher.example"), True),
+    ],
+)
+def test_dmarc_reject_cannot_be_dodged(
+    server: ServerProcess, name: str, content: bytes, smtputf8: bool
+) -> None:
+    with (
+        smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=60) as client,
+        pytest.raises(smtplib.SMTPDataError) as refused,
+    ):
+        client.ehlo("client.plain.example")
+        options = ["SMTPUTF8"] if smtputf8 else []
+        client.sendmail("x@plain.example", ["alice@example.org"], content, options)
+    assert refused.value.smtp_code == 550, name
+    assert stored_messages(server, "alice@example.org") == []
+
+
+def test_forged_results_after_a_long_header_are_removed(server: ServerProcess) -> None:
+    forged = f"Authentication-Results: {AUTHSERV}; dkim=pass\r\n".encode()
+    send(server, "someone@plain.example", PADDING + forged + message("plain.example"))
+    (stored,) = stored_messages(server, "alice@example.org")
+    assert stored.count(f"Authentication-Results: {AUTHSERV};".encode()) == 1
+    assert b"dkim=pass" not in stored

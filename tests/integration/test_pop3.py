@@ -245,5 +245,8 @@ def test_repeated_failures_block_even_the_right_password(tmp_path: Path) -> None
         client.user("alice@example.org")
         with pytest.raises(poplib.error_proto, match=r"\[SYS/TEMP\] Too many failed logins"):
             client.pass_(PASSWORD)
+        deadline = time.monotonic() + 10  # the log reader thread may be a moment behind
+        while "refused: too many failures" not in srv.log_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert "refused: too many failures" in srv.log_text()
         assert "guess" not in srv.log_text() and PASSWORD not in srv.log_text()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dkim
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -131,3 +133,20 @@ def test_arbitrary_signature_values_never_raise(value: bytes) -> None:
     message = b"DKIM-Signature: " + value.replace(b"\n", b" ") + b"\r\n" + MESSAGE
     for result in verify(message, StaticResolver({})):
         assert result.result in {"neutral", "permerror", "fail", "temperror"}
+
+
+def test_a_signature_made_by_exim_verifies() -> None:
+    """Interoperability: ed25519-sha256 as Exim signs it (tests/mailauth/data/README.md)."""
+    raw = (Path(__file__).parent / "data" / "exim-ed25519.msg").read_bytes()
+    message = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    resolver = StaticResolver(
+        {
+            "sed._domainkey.test.ex": [
+                "v=DKIM1; k=ed25519; p=sPs07Vu29FpHT/80UXUcYHFOHifD4o2ZlP2+XUh9g6E="
+            ]
+        }
+    )
+    (result,) = verify(message, resolver)
+    assert result.result == "pass" and result.domain == "test.ex" and result.selector == "sed"
+    (tampered,) = verify(message.replace(b"content", b"contents"), resolver)
+    assert tampered.result == "fail"

@@ -154,9 +154,12 @@ def _dkim(config: Config, args: argparse.Namespace) -> int:
 
 def _parse_ip(text: str) -> records.IpAddress:
     try:
-        return ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
         raise DnsCommandError(f"bad --ip {text!r}: not an IPv4 or IPv6 address") from None
+    if getattr(address, "scope_id", None):  # fe80::1%eth0: a link-local scope, not public
+        raise DnsCommandError(f"bad --ip {text!r}: a scoped (link-local) address")
+    return address
 
 
 def _hostname(config: Config) -> str:

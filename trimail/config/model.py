@@ -575,13 +575,22 @@ class OutboundConfig:
             raise ValueError("relayhost: relayhost_username is set but there is no relayhost")
 
 
+_SELECTOR = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")  # one DNS label
+
+
+def _selector(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if not _SELECTOR.fullmatch(value):
+        raise ValueError(
+            f"{attribute.name}: {value!r} is not a DKIM selector (one DNS label: letters, "
+            "digits, '-'; as `trimail dkim generate --selector` takes)"
+        )
+
+
 def _selectors(_inst: object, attribute: attrs.Attribute[Any], value: dict[str, str]) -> None:
     for domain, selector in value.items():
         if not is_hostname(domain):
-            raise ValueError(f"{attribute.name}: {domain!r} is not a domain name")
-        if not re.fullmatch(
-            r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*", selector
-        ):
+            raise ValueError(f"{attribute.name}: {domain!r} is not a domain name (A-labels)")
+        if not _SELECTOR.fullmatch(selector):
             raise ValueError(f"{attribute.name}.{domain}: {selector!r} is not a DKIM selector")
 
 
@@ -622,7 +631,9 @@ class MailAuthConfig:
         ),
     )
     selector: str = attrs.field(
-        default="mail", metadata=_doc("The DKIM selector used unless `selectors` names another.")
+        default="mail",
+        validator=_selector,
+        metadata=_doc("The DKIM selector used unless `selectors` names another."),
     )
     selectors: dict[str, str] = attrs.field(
         factory=dict,

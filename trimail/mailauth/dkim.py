@@ -97,16 +97,24 @@ def _one(message: bytes, idx: int, field_value: bytes, resolver: Resolver) -> Dk
     return result("pass") if ok else result("fail", "signature did not verify")
 
 
-def verify(message: bytes, resolver: Resolver) -> list[DkimResult]:
-    """Verify every DKIM-Signature of *message* (RFC 6376 §6.1).
+MAX_SIGNATURES = 5  # verified per message (RFC 6376 §6.1 lets a verifier limit them)
+
+
+def verify(
+    message: bytes, resolver: Resolver, *, max_signatures: int = MAX_SIGNATURES
+) -> list[DkimResult]:
+    """Verify the DKIM-Signatures of *message* (RFC 6376 §6.1), the first
+    *max_signatures* of them: each costs a key lookup and a pass over the body, and a
+    sender could add hundreds (RFC 6376 §6.1 allows a verifier to stop).
 
     Args:
         message: the whole message as received, header and body, CRLF line ends.
         resolver: answers the ``<selector>._domainkey.<d>`` TXT queries (§3.6.2).
+        max_signatures: how many signatures, top to bottom, are verified.
 
     Returns:
-        One result per DKIM-Signature field, top to bottom; ``[]`` when there is none
-        or the header cannot be parsed at all.
+        One result per verified DKIM-Signature field, top to bottom; ``[]`` when there
+        is none or the header cannot be parsed at all.
 
     Error handling:
         A resolver :class:`TempError` gives ``temperror``; no key record or an
@@ -119,7 +127,9 @@ def verify(message: bytes, resolver: Resolver) -> list[DkimResult]:
     except (dkimpy.DKIMException, *_DKIMPY_BUGS):
         return []
     fields = [value for name, value in headers if name.lower() == b"dkim-signature"]
-    return [_one(message, idx, value, resolver) for idx, value in enumerate(fields)]
+    return [
+        _one(message, idx, value, resolver) for idx, value in enumerate(fields[:max_signatures])
+    ]
 
 
 # RFC 6376 §5.4.1's recommended fields; From is listed twice ("oversigned", §8.15) so

@@ -73,9 +73,13 @@ def quote(value: str, *, address_ok: bool = False) -> str:
     """*value* as a ``value`` (MIME token or quoted-string, RFC 8601 §2.2).
 
     Args:
-        value: the text; ``"`` and ``\\`` are escaped when quoting.
+        value: the text; ``"`` and ``\\`` are escaped when quoting; characters other
+            than printable ASCII become ``?``.
         address_ok: allow the unquoted ``local-part@domain`` form of a pvalue.
     """
+    # the field is ASCII: anything else (a U+FFFD from undecodable bytes, controls)
+    # becomes "?" rather than reaching a stored header (RFC 8601 §2.2)
+    value = "".join(ch if " " <= ch <= "~" else "?" for ch in value)
     if _TOKEN.fullmatch(value) or (address_ok and _ADDRESS.fullmatch(value)):
         return value
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')

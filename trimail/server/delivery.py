@@ -369,6 +369,9 @@ def without_forged_results(message: MessageBuffer, authserv_id: str) -> bytes | 
     """
     head = message.head()
     end = head.find(b"\r\n\r\n")
+    if end < 0 and len(head) < message.size:  # a header section over the head's size
+        head = message.read_bytes()
+        end = head.find(b"\r\n\r\n")
     header = head if end < 0 else head[: end + 2]
     if b"authentication-results" not in header.lower():
         return message.content()

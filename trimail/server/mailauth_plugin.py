@@ -30,6 +30,7 @@ from trimail.mailauth.records import DkimPrivateKey, RecordError, load_private_k
 from trimail.mailauth.resolver import Resolver
 from trimail.mailauth.spf import check_spf
 from trimail.plugins import hookimpl
+from trimail.server.dns import domain_to_ascii
 from trimail.server.session_info import SessionInfo
 from trimail.server.submission import from_addresses
 from trimail.users.db import UserDatabaseError, normalize_domain
@@ -38,7 +39,8 @@ from trimail.verdicts import MessageVerdict, Reject
 log = logging.getLogger("trimail.mailauth")
 
 JUNK = "Junk"
-HEADER_LIMIT = 64 * 1024  # the header section read for From: (the rest is body)
+MAX_FROM_DOMAINS = 5  # DMARC-evaluated From: domains of one message
+_SEVERITY = {"none": 0, "quarantine": 1, "reject": 2}
 
 
 def dkim_key_path(data_dir: str | Path, domain: str, selector: str) -> Path:
@@ -81,13 +83,35 @@ class DkimKeys:
 KEYS = DkimKeys()
 
 
+def header_section(message: bytes) -> bytes:
+    """The whole header section of *message* (however long: a From: field or a forged
+    Authentication-Results field may hide after any cut-off)."""
+    end = message.find(b"\r\n\r\n")
+    return message if end < 0 else message[: end + 4]
+
+
+def from_domains(message: bytes) -> list[str] | None:
+    """The RFC5322.From domains as A-labels, in order, without repeats (RFC 7489
+    §6.6.1); None when a From: address has no usable domain (or there is none)."""
+    addresses = from_addresses(header_section(message))
+    domains: list[str] = []
+    for address in addresses:
+        domain = address.domain.lower().rstrip(".")
+        if not domain or domain.startswith("["):
+            return None
+        try:
+            ascii_domain = domain_to_ascii(domain)
+        except ValueError:
+            return None
+        if ascii_domain not in domains:
+            domains.append(ascii_domain)
+    return domains or None
+
+
 def _from_domain(message: bytes) -> str | None:
-    """The one From: domain (RFC 7489 §6.6.1), or None if there is not exactly one."""
-    addresses = from_addresses(message[:HEADER_LIMIT])
-    domains = {a.domain.lower() for a in addresses}
-    if len(domains) != 1 or not addresses or not addresses[0].domain:
-        return None
-    return domains.pop()
+    """The one From: domain, or None if there is not exactly one (for signing)."""
+    domains = from_domains(message)
+    return domains[0] if domains is not None and len(domains) == 1 else None
 
 
 @hookimpl
@@ -131,24 +155,33 @@ def trimail_message_filter(
     arc, arc_reason = dkim.verify_arc(message, resolver)
     if arc != "none":
         method_results.append(results.arc(arc, reason=arc_reason or None))
-    from_domain = _from_domain(message)
+    domains = from_domains(message)
     reject: Reject | None = None
     mailbox: str | None = None
-    if from_domain is None:
+    if domains is None:
         method_results.append(
             results.MethodResult(
-                method="dmarc", result="permerror", reason="not exactly one From: domain"
+                method="dmarc", result="permerror", reason="no usable From: domain"
             )
         )
     else:
-        verdict = dmarc.evaluate(
-            from_domain,
-            spf.aligned_domain if spf.result == "pass" else None,
-            [s.domain for s in signatures if s.result == "pass"],
-            resolver,
-            sample=random.random(),
-        )
-        method_results.append(results.dmarc(verdict.result, header_from=from_domain))
+        # RFC 7489 §6.6.1: several From: domains (a spoofing trick; RFC 5322 allows one
+        # field) are each evaluated and the strictest disposition applies
+        sample = random.random()
+        verdicts = [
+            dmarc.evaluate(
+                domain,
+                spf.aligned_domain if spf.result == "pass" else None,
+                [s.domain for s in signatures if s.result == "pass"],
+                resolver,
+                sample=sample,
+            )
+            for domain in domains[:MAX_FROM_DOMAINS]
+        ]
+        for domain, verdict in zip(domains, verdicts, strict=False):
+            method_results.append(results.dmarc(verdict.result, header_from=domain))
+        verdict = max(verdicts, key=lambda v: _SEVERITY[v.disposition])
+        from_domain = verdict.domain
         action = {
             "reject": settings.dmarc_reject,
             "quarantine": settings.dmarc_quarantine,

@@ -135,11 +135,17 @@ def from_addresses(head: bytes) -> list[Mailbox]:
     """The addresses in the From: field(s) of a header section (RFC 5322 §3.6.2).
 
     Parsing only reads: the message is never re-serialized. Unparsable entries come
-    back as an empty Mailbox so that they never pass an ownership check.
+    back as an empty Mailbox so that they never pass an ownership check. Header bytes
+    are read as UTF-8 (RFC 6532), so an internationalized address keeps its domain.
+
+    Args:
+        head: the header section (or the whole message): pass all of it, a From:
+            field after a cut-off would be missed.
     """
     match = _HEADER_END.search(head)
     header = head[: match.end()] if match else head
-    parsed = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(header)
+    text = header.decode("utf-8", errors="replace")
+    parsed = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(text)
     found: list[Mailbox] = []
     for _name, address in email.utils.getaddresses(parsed.get_all("From") or []):
         local, at, domain = address.rpartition("@")

@@ -9,6 +9,7 @@ Used by trimail's own integration tests and available to plugin authors::
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -39,6 +40,36 @@ def run_cli(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedPr
         text=True,
         timeout=60,
     )
+
+
+_STEPS_SCRIPT = """
+import io, json, sys
+from trimail.cli.main import main
+config, steps = sys.argv[1], json.loads(sys.argv[2])
+for args, stdin in steps:
+    sys.stdin = io.StringIO(stdin)
+    if main(["--config", config, *args]) != 0:
+        sys.exit(f"trimail {' '.join(args)} failed")
+"""
+
+
+def run_cli_steps(config: Path, steps: Sequence[tuple[Sequence[str], str]]) -> None:
+    """Run several ``trimail`` CLI commands (args, stdin) in one child process, in order
+    (one interpreter start instead of one per command).
+
+    Raises:
+        RuntimeError: a command failed (its error output is in the message).
+    """
+    if not steps:
+        return
+    done = subprocess.run(
+        [sys.executable, "-c", _STEPS_SCRIPT, str(config), json.dumps([list(s) for s in steps])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{done.stderr.strip()}")
 
 
 @attrs.define
@@ -209,10 +240,7 @@ def running_server(
     steps: list[tuple[list[str], str]] = [(["domain", "add", d], "") for d in domains]
     steps += [(["user", "add", a, "--password-stdin"], pw + "\n") for a, pw in users.items()]
     steps += [(["alias", "add", s, t], "") for s, t in aliases]
-    for args, stdin in steps:
-        done = run_cli(config, *args, stdin=stdin)
-        if done.returncode != 0:
-            raise RuntimeError(f"trimail {' '.join(args)} failed: {done.stderr}")
+    run_cli_steps(config, steps)
     with serving(config, data_dir, start_timeout=start_timeout) as server:
         yield server
 
