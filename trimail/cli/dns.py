@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from trimail.cli.admin import AdminError
 from trimail.config.model import Config
 from trimail.mailauth import records
+from trimail.server.dkim_keys import dkim_key_path as key_file
 from trimail.users.db import UserDatabaseError, normalize_domain
 
 if TYPE_CHECKING:
@@ -56,8 +57,13 @@ def check_selector(text: str) -> str:
 
 
 def dkim_key_path(data_dir: str | Path, domain: str, selector: str) -> Path:
-    """``<data_dir>/dkim/<domain>/<selector>.key`` for a checked *domain* and *selector*."""
-    return Path(data_dir) / "dkim" / check_domain(domain) / f"{check_selector(selector)}.key"
+    """``<data_dir>/dkim/<domain>/<selector>.key`` for a checked *domain* and *selector*
+    (the file the signing hook reads, `trimail.server.dkim_keys.dkim_key_path`).
+
+    Raises:
+        DnsCommandError: a bad domain or selector.
+    """
+    return key_file(data_dir, check_domain(domain), check_selector(selector))
 
 
 def generate_key(algorithm: str, keysize: int | None) -> records.DkimPrivateKey:

@@ -18,18 +18,16 @@ from __future__ import annotations
 import logging
 import os
 import random
-import threading
-from pathlib import Path
 
 from trimail.config.model import Config
 from trimail.mail.address import Mailbox
 from trimail.mail.envelope import Envelope
 from trimail.mail.reply import Reply
 from trimail.mailauth import dkim, dmarc, results
-from trimail.mailauth.records import DkimPrivateKey, RecordError, load_private_key_pem
 from trimail.mailauth.resolver import Resolver
 from trimail.mailauth.spf import check_spf
 from trimail.plugins import hookimpl
+from trimail.server.dkim_keys import DkimKeys, dkim_key_path
 from trimail.server.dns import domain_to_ascii
 from trimail.server.session_info import SessionInfo
 from trimail.server.submission import from_addresses
@@ -41,43 +39,6 @@ log = logging.getLogger("trimail.mailauth")
 JUNK = "Junk"
 MAX_FROM_DOMAINS = 5  # DMARC-evaluated From: domains of one message
 _SEVERITY = {"none": 0, "quarantine": 1, "reject": 2}
-
-
-def dkim_key_path(data_dir: str | Path, domain: str, selector: str) -> Path:
-    """``<data_dir>/dkim/<A-label domain>/<selector>.key``.
-
-    Raises:
-        UserDatabaseError: *domain* is not a host name (never becomes a path then).
-    """
-    return Path(data_dir) / "dkim" / normalize_domain(domain) / f"{selector}.key"
-
-
-class DkimKeys:
-    """Signing keys read from the data directory, cached until their file changes."""
-
-    def __init__(self) -> None:
-        self._cache: dict[Path, tuple[int, DkimPrivateKey | None]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, path: Path) -> DkimPrivateKey | None:
-        """The key in *path*, or None if there is none or it cannot be used (logged)."""
-        try:
-            mtime = path.stat().st_mtime_ns
-        except OSError:
-            return None
-        with self._lock:
-            cached = self._cache.get(path)
-        if cached is not None and cached[0] == mtime:
-            return cached[1]
-        key: DkimPrivateKey | None
-        try:
-            key = load_private_key_pem(path.read_bytes())
-        except (OSError, RecordError) as exc:
-            log.error("DKIM key %s cannot be used: %s", path, exc)
-            key = None
-        with self._lock:
-            self._cache[path] = (mtime, key)
-        return key
 
 
 KEYS = DkimKeys()
