@@ -654,7 +654,7 @@ def suite_cases() -> Iterator[Any]:
             yield pytest.param(scenario, case, id=test_id)
 
 
-@pytest.mark.parametrize(("scenario", "case"), suite_cases())
+@pytest.mark.parametrize(("scenario", "case"), list(suite_cases()))
 def test_rfc7208_suite(scenario: dict[str, Any], case: dict[str, Any]) -> None:
     result = check(suite_zone(scenario), case["host"], case["mailfrom"], case["helo"])
     expected = case["result"] if isinstance(case["result"], list) else [case["result"]]
