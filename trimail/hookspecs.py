@@ -3,6 +3,10 @@
 Hooks are synchronous (never ``async def``): a hook that needs I/O returns an object
 with ``async`` methods. Call sites always pass keyword arguments, so an implementation
 may accept any subset of them. Grouped by lifecycle phase.
+
+Errors: an envelope hook (connect, HELO, MAIL, RCPT) or message filter that raises
+gets the client a 451 4.3.0 tempfail (it keeps the message and tries again) and the
+traceback goes to the log; the server and the session go on.
 """
 
 from __future__ import annotations

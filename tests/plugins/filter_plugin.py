@@ -30,3 +30,10 @@ def trimail_message_filter(envelope, message):
             reject=Reject(reply=Reply(code=451, enhanced_status="4.7.1", text="Try later"))
         )
     return MessageVerdict(add_headers=(f"X-Envelope-Count: {len(envelope.forward_paths)}",))
+
+
+@hookimpl
+def trimail_smtp_rcpt_to(forward_path):
+    if "crash" in forward_path.local_part:
+        raise RuntimeError("a plugin bug")
+    return None

@@ -30,6 +30,10 @@ def test_filters_from_a_plugin_module(tmp_path: Path, monkeypatch: pytest.Monkey
                 "blocked@bad.example", ["alice@example.org"], b"Subject: x\r\n\r\nx\r\n"
             )
         client.rset()
+        client.mail("a@good.example")
+        code, text = client.rcpt("alice+crash@example.org")  # the plugin raises
+        assert code == 451 and b"4.3.0" in text  # a tempfail, and the session goes on
+        client.rset()
         client.sendmail("a@good.example", ["alice@example.org"], b"Subject: ham\r\n\r\nhello\r\n")
         client.sendmail("a@good.example", ["alice@example.org"], b"X-Spam: yes\r\n\r\nbuy\r\n")
         with pytest.raises(smtplib.SMTPDataError) as err:
@@ -38,6 +42,7 @@ def test_filters_from_a_plugin_module(tmp_path: Path, monkeypatch: pytest.Monkey
             )
         assert err.value.smtp_code == 451
         (ham,) = stored_messages(srv, "alice@example.org")
+        assert "plugin hook trimail_smtp_rcpt_to failed" in srv.log_text()
         (junk,) = stored_messages(srv, "alice@example.org", "Junk")
     assert b"\r\nX-Envelope-Count: 1\r\nReceived: " in ham
     assert ham.endswith(b"Subject: ham\r\n\r\nhello\r\n")

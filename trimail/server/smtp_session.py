@@ -13,6 +13,7 @@ import logging
 import math
 import secrets
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -149,7 +150,19 @@ class ServerContext:
             scope.cancel()
 
 
-def _first_reject(results: list[Reject | None]) -> Reject | None:
+R451_PLUGIN_FAILED = Reply(
+    code=451, enhanced_status="4.3.0", text="Local error in processing; try again later"
+)
+
+
+def _envelope_hook(hook: Callable[..., list[Reject | None]], **kwargs: object) -> Reject | None:
+    """Call an envelope filter hook; the first Reject wins. A plugin that raises gets the
+    client a 4xx tempfail (it will try again) and a log line, never a dropped session."""
+    try:
+        results = hook(**kwargs)
+    except Exception:
+        log.exception("plugin hook %s failed; answering 451", getattr(hook, "name", hook))
+        return Reject(reply=R451_PLUGIN_FAILED)
     return next((r for r in results if r is not None), None)
 
 
@@ -226,8 +239,7 @@ class SmtpSession:
             raise
 
     async def _greet(self) -> None:
-        results = self.ctx.plugins.hook.trimail_smtp_connect(session=self.info)
-        reject = _first_reject(results)
+        reject = _envelope_hook(self.ctx.plugins.hook.trimail_smtp_connect, session=self.info)
         if reject is not None:
             await self._send(reject.reply)
             raise SessionClosed
@@ -436,10 +448,11 @@ class SmtpSession:
 
     async def _hello(self, event: Hello) -> None:
         self.info = attrs.evolve(self.info, helo_identity=event.helo_identity)
-        results = self.ctx.plugins.hook.trimail_smtp_helo(
-            session=self.info, helo_identity=event.helo_identity
+        reject = _envelope_hook(
+            self.ctx.plugins.hook.trimail_smtp_helo,
+            session=self.info,
+            helo_identity=event.helo_identity,
         )
-        reject = _first_reject(results)
         if reject is not None:
             await self._send(reject.reply)
             return
@@ -471,10 +484,12 @@ class SmtpSession:
                 )
                 await self._send(R450_RATE_LIMITED)
                 return
-        results = self.ctx.plugins.hook.trimail_smtp_mail_from(
-            session=self.info, reverse_path=event.reverse_path, parameters=event.parameters
+        reject = _envelope_hook(
+            self.ctx.plugins.hook.trimail_smtp_mail_from,
+            session=self.info,
+            reverse_path=event.reverse_path,
+            parameters=event.parameters,
         )
-        reject = _first_reject(results)
         if reject is not None:
             await self._send(reject.reply)
             return
@@ -506,10 +521,12 @@ class SmtpSession:
             )
             await self._send(routed)
             return
-        results = self.ctx.plugins.hook.trimail_smtp_rcpt_to(
-            session=self.info, envelope=self._envelope(), forward_path=event.forward_path
+        reject = _envelope_hook(
+            self.ctx.plugins.hook.trimail_smtp_rcpt_to,
+            session=self.info,
+            envelope=self._envelope(),
+            forward_path=event.forward_path,
         )
-        reject = _first_reject(results)
         if reject is not None:
             await self._send(reject.reply)
             return
