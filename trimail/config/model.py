@@ -7,6 +7,7 @@ in Trio. Every field has ``metadata["doc"]``, from which docs/configuration.md i
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Callable
@@ -389,18 +390,21 @@ def parse_destination(text: str) -> tuple[str, int | None, bool]:
         if text.count(":") == 1:
             host, _, port_text = text.partition(":")
         mx_lookup = True
-    if not host or not (is_hostname(host) or _is_ip(host)):
+    if not host or not (is_hostname(host) or is_ip_address(host)):
         raise ValueError(f"{text!r}: {host!r} is not a host name or IP address")
     if text.endswith(":") or (
         port_text and not (port_text.isdigit() and 0 < int(port_text) < 65536)
     ):
         raise ValueError(f"{text!r}: port must be a number from 1 to 65535")
-    return host.lower(), int(port_text) if port_text else None, mx_lookup and not _is_ip(host)
+    return (
+        host.lower(),
+        int(port_text) if port_text else None,
+        mx_lookup and not is_ip_address(host),
+    )
 
 
-def _is_ip(text: str) -> bool:
-    import ipaddress
-
+def is_ip_address(text: str) -> bool:
+    """True if *text* is an IPv4 or IPv6 address (no brackets, no scope)."""
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -429,7 +433,7 @@ def _transports(_inst: object, attribute: attrs.Attribute[Any], value: dict[str,
 def _nameservers(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
     for item in value:
         host, _port, _mx = parse_destination(item)
-        if not _is_ip(host):
+        if not is_ip_address(host):
             raise ValueError(f"{attribute.name}: {item!r}: a name server is an IP address")
 
 

@@ -87,8 +87,13 @@ def _to_action(value: str) -> Action:
         raise ValueError(f"action must be one of {', '.join(ACTIONS)}, not {value!r}") from None
 
 
+def is_status(text: str) -> bool:
+    """True if *text* is an enhanced status code such as ``"5.1.1"`` (RFC 3463 §2)."""
+    return _STATUS.match(text) is not None
+
+
 def _check_status(_instance: object, _attribute: object, value: str) -> None:
-    if not _STATUS.match(value):
+    if not is_status(value):
         raise ValueError(f"status must look like 5.1.1 (RFC 3463 §2), not {value!r}")
 
 

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -264,15 +265,12 @@ class Spool:
         try:
             with open(message_path, "xb") as out:
                 out.write(prefix)
-                size = len(prefix)
                 if isinstance(content, Path):
                     with open(content, "rb") as src:
-                        while chunk := src.read(COPY_CHUNK_BYTES):
-                            out.write(chunk)
-                            size += len(chunk)
+                        shutil.copyfileobj(src, out, COPY_CHUNK_BYTES)
                 else:
                     out.write(content)
-                    size += len(content)
+                size = out.tell()
                 out.flush()
                 fsync(out.fileno())
             fsync_dir(self.messages_dir)

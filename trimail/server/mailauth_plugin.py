@@ -31,7 +31,7 @@ from trimail.server.dkim_keys import DkimKeys, dkim_key_path
 from trimail.server.dns import domain_to_ascii
 from trimail.server.session_info import SessionInfo
 from trimail.server.submission import from_addresses
-from trimail.users.db import UserDatabaseError, normalize_domain
+from trimail.users.db import UserDatabaseError
 from trimail.verdicts import MessageVerdict, Reject
 
 log = logging.getLogger("trimail.mailauth")
@@ -181,19 +181,18 @@ def trimail_outbound_headers(
     domain = _from_domain(message)
     if domain is None:
         return None
-    try:
-        ascii_domain = normalize_domain(domain)
+    selector = settings.selectors.get(domain, settings.selector)
+    try:  # _from_domain gives A-labels; the path helper still checks the name
+        path = dkim_key_path(config.data_dir, domain, selector)
     except UserDatabaseError:
         return None
-    selector = settings.selectors.get(ascii_domain, settings.selector)
-    path = dkim_key_path(config.data_dir, ascii_domain, selector)
     key = KEYS.get(path)
     if key is None:
         if os.path.exists(path.parent):
             log.warning("no usable DKIM key %s: %s goes out unsigned", path, domain)
         return None
     try:
-        return [dkim.sign(message, domain=ascii_domain, selector=selector, key=key)]
+        return [dkim.sign(message, domain=domain, selector=selector, key=key)]
     except dkim.DkimSignError as exc:
         log.error("DKIM signing failed: %s", exc)
         return None

@@ -12,7 +12,6 @@ server offers them, through the sans-IO `trimail.smtp.ClientConnection`.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import ssl
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from collections.abc import Sequence
 import attrs
 import trio
 
-from trimail.config.model import OutboundConfig, parse_destination
+from trimail.config.model import OutboundConfig, is_ip_address, parse_destination
 from trimail.mail.address import NULL_PATH
 from trimail.mail.dsn import DsnRcptParams, xtext_encode
 from trimail.mail.reply import Reply
@@ -101,8 +100,6 @@ def _outcome(reply: Reply, *, rcpt: bool = False) -> Outcome:
         return Outcome.DELIVERED
     if rcpt and reply.code == 552:  # RFC 5321 §4.5.3.1.10: "too many recipients"
         return Outcome.TEMPORARY
-    if reply.code < 400:
-        return Outcome.DELIVERED
     return Outcome.TEMPORARY if reply.code < 500 else Outcome.PERMANENT
 
 
@@ -215,7 +212,7 @@ class SmtpTransport:
 
     async def _mx_names(self, domain: str) -> tuple[list[str], bool]:
         """(hosts in preference order, whether that is the implicit MX)."""
-        if domain.startswith("[") or _is_ip(domain):  # an address literal (RFC 5321 §4.1.3)
+        if domain.startswith("[") or is_ip_address(domain):  # an address literal (RFC 5321 §4.1.3)
             literal = domain.strip("[]")
             return [literal.removeprefix("IPv6:").removeprefix("ipv6:")], False
         try:
@@ -232,7 +229,7 @@ class SmtpTransport:
         return [mx.host for mx in result.hosts], result.status is MxStatus.IMPLICIT
 
     async def _addresses(self, host: str) -> list[str]:
-        if _is_ip(host):
+        if is_ip_address(host):
             return [host]
         return await self.resolver.addresses(host)
 
@@ -348,7 +345,7 @@ class _ClientSession:
     async def _wrap_tls(self) -> None:
         verify = self.hop.relay and self.config.relayhost_verify
         context = self.transport.relay_context if verify else self.transport.opportunistic_context
-        server_name = None if _is_ip(self.hop.host) else self.hop.host
+        server_name = None if is_ip_address(self.hop.host) else self.hop.host
         tls_stream = trio.SSLStream(self.stream, context, server_hostname=server_name)
         self.waiting_for = "for the TLS handshake"
         try:
@@ -573,14 +570,6 @@ def _result(
         remote_mta=remote_mta,
         dsn_passed_on=dsn_passed_on,
     )
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _describe(exc: BaseException) -> str:

@@ -19,7 +19,6 @@ import logging
 import math
 import os
 import random
-import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -32,7 +31,7 @@ from trimail.mail.address import NULL_PATH, Mailbox
 from trimail.mail.dsn import DsnMailParams, DsnRcptParams
 from trimail.mail.envelope import Envelope
 from trimail.mail.trace import return_path_header
-from trimail.queue.dsn import RecipientStatus, build_dsn, return_content_for
+from trimail.queue.dsn import RecipientStatus, build_dsn, is_status, return_content_for
 from trimail.queue.schedule import (
     STATUS_EXPIRED,
     Outcome,
@@ -48,7 +47,6 @@ from trimail.users.db import Resolution
 
 log = logging.getLogger("trimail.queue")
 
-_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")  # RFC 3463 §2, as RecipientStatus checks
 LOCK_RETRY_FACTOR = 5  # a worker without the runner lock tries again every 5 polls
 
 
@@ -297,6 +295,9 @@ class QueueRunner:
             self._schedule.pop(queue_id, None)
             log.info("queue %s: deleted during the attempt", queue_id)
             return
+        # settle twice on purpose: first on a copy, to queue the DSNs before the entry
+        # changes (a crash in between repeats them rather than losing them), then under
+        # the queue lock on the entry as it is then (`trimail queue` may have changed it)
         preview = settle(fresh, results, now=now, policy=self.policy, jitter=jitter)
         for report in preview.reports:
             await self.send_report(entry, report, message)
@@ -480,7 +481,7 @@ def _status(
             entry.arrival + policy.max_age_seconds, datetime.UTC
         )
     status = recipient.status or default
-    if not _STATUS.fullmatch(status):
+    if not is_status(status):
         status = default
     if kind is ReportKind.FAILED and status.startswith("4") and status != STATUS_EXPIRED:
         status = "5" + status[1:]  # a temporary reply that ended the attempt for good
