@@ -1,12 +1,23 @@
 """Hook specifications: the plugin API of trimail (pluggy project name ``trimail``).
 
-Hooks are synchronous (never ``async def``): a hook that needs I/O returns an object
-with ``async`` methods. Call sites always pass keyword arguments, so an implementation
-may accept any subset of them. Grouped by lifecycle phase.
+This module is the whole, versioned plugin API (`API_VERSION`; each hook says in which
+version it came and how it changed). Hooks are plain functions (never ``async def``).
+Call sites always pass keyword arguments, so an implementation may accept any subset
+of them, and a later API version may add arguments without breaking it.
 
-Errors: an envelope hook (connect, HELO, MAIL, RCPT) or message filter that raises
-gets the client a 451 4.3.0 tempfail (it keeps the message and tries again) and the
-traceback goes to the log; the server and the session go on.
+Threads and time: the hooks that judge or change mail (connection, HELO, MAIL, RCPT,
+message and delivery filters, outbound headers and routing, queue events) run in a
+worker thread, so they may block (DNS, SQLite, HTTP), and must be thread-safe. Each
+call is bounded by ``plugin_timeout_seconds`` (config, 60 s by default).
+
+Errors: a filter hook that raises or runs out of time gets the client a 451 4.3.0
+tempfail (the client keeps the message and tries again later), and one log line with
+the hook's name (the traceback for an exception); the server and the session go on.
+A thread that timed out is abandoned, not killed: its result is ignored.
+
+State: a plugin keeps state (an open database, its settings) on an object registered
+as the plugin (an entry point may name a module or an instance), set up in
+`trimail_startup` from the `trimail.plugins.PluginContext` it receives.
 """
 
 from __future__ import annotations
@@ -16,19 +27,98 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    import argparse
+
     from trimail.config.model import Config
     from trimail.mail.address import Mailbox, ReversePath
     from trimail.mail.envelope import Envelope
     from trimail.mailauth.resolver import Resolver
+    from trimail.plugins import ConfigTable, PluginContext, QueueEvent
     from trimail.server.auth import AuthBackend
     from trimail.server.session_info import SessionInfo
     from trimail.storage.api import MailStore
     from trimail.users.db import UserDatabase
-    from trimail.verdicts import MessageVerdict, Reject
+    from trimail.verdicts import DeliveryVerdict, MessageVerdict, Reject
 
 hookspec = pluggy.HookspecMarker("trimail")
 
-# -- start-up ------------------------------------------------------------------------
+API_VERSION = (1, 0)
+"""The plugin API version (major, minor). A minor version only adds hooks or hook
+arguments; a major version changes or removes them."""
+
+# -- start-up and shut-down ------------------------------------------------------------
+
+
+@hookspec
+def trimail_config_table() -> ConfigTable | None:
+    """Declare the plugin's config table, ``[plugin.NAME]``.
+
+    Called when the plugins are loaded (``trimail serve``, ``check-config``,
+    ``plugins list``), before `trimail_startup`. trimail validates the table with
+    cattrs into the attrs class given (unknown keys and wrong types are refused with
+    ``plugin.NAME.KEY: reason`` and stop start-up), and refuses a ``[plugin.NAME]``
+    table that no loaded plugin declares (a typo, or a plugin that is not installed).
+    The validated settings reach the plugin as ``PluginContext.settings(NAME)``.
+
+    Returns:
+        A `trimail.plugins.ConfigTable` (table name and attrs class), or None for a
+        plugin without settings.
+
+    .. versionadded:: 1.0
+    """
+
+
+@hookspec
+def trimail_startup(context: PluginContext) -> None:
+    """Set the plugin up: read its settings, open its database, start its clients.
+
+    Called once per worker process, in the main thread before any listener accepts a
+    connection and before any other hook below (apart from `trimail_mail_store` and
+    `trimail_auth_backend`). It may block briefly. A plugin whose table is absent from
+    the config usually does nothing, so that installing a plugin does not enable it.
+
+    Args:
+        context: settings, the plugin's state directory, the DNS resolver and the
+            outbox (`trimail.plugins.PluginContext`).
+
+    Raises:
+        Exception: any exception stops start-up; ``trimail serve`` prints the
+            plugin's name and the message (use a clear message, e.g. a ConfigError).
+
+    .. versionadded:: 1.0
+    """
+
+
+@hookspec
+def trimail_shutdown(context: PluginContext) -> None:
+    """Release what `trimail_startup` set up (close databases, stop clients).
+
+    Called once per worker process on a graceful stop, after the listeners closed
+    and the sessions ended, in the main thread. Exceptions are logged and ignored.
+
+    .. versionadded:: 1.0
+    """
+
+
+@hookspec
+def trimail_cli_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    """Add sub-commands to the ``trimail`` command line (e.g. ``trimail greylist``).
+
+    Called once when ``trimail`` builds its argument parser, for plugins installed by
+    entry point (config-listed modules are not known yet then). Add parsers with
+    ``commands.add_parser(NAME, parents=[common], help=...)`` and give each one
+    ``set_defaults(handler=FUNC)``, where ``FUNC(config, args) -> int`` returns the
+    exit status; raise `trimail.config.ConfigError` (or print and return 1) for
+    errors the operator can act on. A name that is already taken is an error.
+
+    .. versionadded:: 1.0
+    """
+
+
+# -- storage and authentication -----------------------------------------------------------
 
 
 @hookspec(firstresult=True)
@@ -45,7 +135,7 @@ def trimail_mail_store(config: Config) -> MailStore | None:
     Returns:
         An object implementing `trimail.storage.api.MailStore`, or None to defer.
 
-    .. versionadded:: 0.1
+    .. versionadded:: 1.0
     """
 
 
@@ -78,9 +168,7 @@ def trimail_auth_backend(config: Config, users: UserDatabase) -> AuthBackend | N
         a wrong password, and counts failures in the same login throttle. Backends
         without the method work as before: PLAIN and LOGIN only.
 
-    .. versionadded:: 0.1
-    .. versionchanged:: 0.1
-        optional ``scram_credentials`` for SCRAM-SHA-256.
+    .. versionadded:: 1.0
     """
 
 
@@ -91,9 +179,10 @@ def trimail_auth_backend(config: Config, users: UserDatabase) -> AuthBackend | N
 def trimail_smtp_connect(session: SessionInfo) -> Reject | None:
     """Judge a new SMTP connection before the greeting.
 
-    Called once per connection, on the event loop: keep it fast (no blocking I/O).
-    Every implementation runs; the first Reject (in pluggy call order) is used: the
-    client is greeted with its reply (554 is usual, RFC 5321 §3.1) and disconnected.
+    Called once per connection, in a worker thread, before the 220 greeting (a
+    DNS blocklist check belongs here). Every implementation runs; the first Reject
+    (in pluggy call order) is used: the client is greeted with its reply (554 is
+    usual, RFC 5321 §3.1) and disconnected.
 
     Args:
         session: the peer address, listener name and TLS/auth state.
@@ -101,7 +190,7 @@ def trimail_smtp_connect(session: SessionInfo) -> Reject | None:
     Returns:
         A `trimail.verdicts.Reject`, or None to accept.
 
-    .. versionadded:: 0.1
+    .. versionadded:: 1.0
     """
 
 
@@ -109,10 +198,13 @@ def trimail_smtp_connect(session: SessionInfo) -> Reject | None:
 def trimail_smtp_helo(session: SessionInfo, helo_identity: str) -> Reject | None:
     """Judge the HELO/EHLO argument (RFC 5321 §4.1.1.1, RFC 7208 §2.3).
 
+    Called for each HELO/EHLO, in a worker thread. Every implementation runs; the
+    first Reject is used.
+
     Returns:
         A Reject (its reply answers the HELO/EHLO), or None to accept.
 
-    .. versionadded:: 0.1
+    .. versionadded:: 1.0
     """
 
 
@@ -122,10 +214,18 @@ def trimail_smtp_mail_from(
 ) -> Reject | None:
     """Judge MAIL FROM (RFC 5321 §4.1.1.2). ``reverse_path`` is NULL_PATH for ``<>``.
 
+    Called for each MAIL command that trimail's own checks accepted, in a worker
+    thread. Every implementation runs; the first Reject is used.
+
+    Args:
+        session: connection state (``helo_identity``, ``authenticated_as``).
+        reverse_path: a `trimail.mail.address.Mailbox`, or ``NULL_PATH``.
+        parameters: the ESMTP parameters, (keyword upper-cased, value or None).
+
     Returns:
         A Reject (its reply answers MAIL), or None to accept.
 
-    .. versionadded:: 0.1
+    .. versionadded:: 1.0
     """
 
 
@@ -135,6 +235,9 @@ def trimail_smtp_rcpt_to(
 ) -> Reject | None:
     """Judge RCPT TO (RFC 5321 §4.1.1.3) after trimail's own routing accepted it.
 
+    Called for each such RCPT command, in a worker thread (greylisting belongs here:
+    it sees the whole triplet). Every implementation runs; the first Reject is used.
+
     Args:
         session: connection state.
         envelope: the transaction so far (recipients accepted before this one).
@@ -143,7 +246,7 @@ def trimail_smtp_rcpt_to(
     Returns:
         A Reject (its reply answers this RCPT only), or None to accept.
 
-    .. versionadded:: 0.1
+    .. versionadded:: 1.0
     """
 
 
@@ -174,13 +277,73 @@ def trimail_message_filter(
     Returns:
         A `trimail.verdicts.MessageVerdict`, or None for "no opinion".
 
-    .. versionadded:: 0.1
-    .. versionchanged:: 0.1
-        ``config`` and ``resolver`` arguments.
+    .. versionadded:: 1.0
+    """
+
+
+@hookspec(firstresult=True)
+def trimail_local_delivery(
+    session: SessionInfo,
+    envelope: Envelope,
+    forward_path: Mailbox,
+    address: str,
+    account_id: str,
+    message: bytes,
+    mailbox_name: str,
+) -> DeliveryVerdict | None:
+    """Decide what becomes of one local user's copy: the per-user filter step
+    (Sieve, RFC 5228, belongs here).
+
+    Called once per local account of a received message, after the message filters
+    accepted it, in a worker thread; every account of an alias or several RCPTs to
+    the same user get one call each (per account, not per RCPT). Stops at the first
+    non-None result: one plugin decides for a user.
+
+    Args:
+        session: connection state.
+        envelope: reverse-path, all forward-paths, parameters.
+        forward_path: the RCPT TO path that reached this account (Sieve's envelope
+            "to"; for an alias, the alias).
+        address: the user's own address (``local@domain``, lower-case domain).
+        account_id: the user's account id (hex; safe in a file name).
+        message: the message as it will be stored: trace fields (Return-Path,
+            Received) and filters' fields (Authentication-Results, spam headers) on
+            top, CRLF line ends.
+        mailbox_name: where the message filters would store it (``INBOX`` or e.g.
+            ``Junk``): the implicit keep.
+
+    Returns:
+        A `trimail.verdicts.DeliveryVerdict` (file into mailboxes with flags,
+        discard, or reject this user's copy), or None for the implicit keep.
+
+    .. versionadded:: 1.0
     """
 
 
 # -- delivery (outbound) ---------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def trimail_outbound_route(domain: str, envelope: Envelope, config: Config) -> str | None:
+    """Choose the next hop for a remote domain before trimail's own routing
+    (``[outbound] transports``, then ``relayhost``, then MX records; RFC 5321 §5.1).
+
+    Called once per delivery attempt and destination domain, in a worker thread.
+    Stops at the first non-None result.
+
+    Args:
+        domain: the recipients' domain (lower case; IDNs as A-labels).
+        envelope: the queued message's reverse-path (e.g. to route by sender) and
+            parameters; its forward-paths are the recipients in *domain*.
+        config: the server configuration.
+
+    Returns:
+        A destination in the syntax of ``[outbound] transports`` (``host``,
+        ``host:port`` with MX lookup of *host*, ``[host]:port`` without), or None
+        to let trimail route.
+
+    .. versionadded:: 1.0
+    """
 
 
 @hookspec
@@ -204,5 +367,22 @@ def trimail_outbound_headers(
         Complete header fields (``"Name: value"``, folded lines joined with CRLF and
         a space or tab; no trailing CRLF), or None.
 
-    .. versionadded:: 0.1
+    .. versionadded:: 1.0
+    """
+
+
+@hookspec
+def trimail_queue_event(event: QueueEvent) -> None:
+    """Learn what happened to queued mail (for logs, metrics, webhooks).
+
+    Called in a worker thread after the queue changed: a message was queued (one
+    event per message), and after each delivery attempt one event per recipient
+    (delivered, deferred, failed, or expired when the give-up age passed). Every
+    implementation runs; results are ignored, and an exception or timeout is logged
+    and never changes what the queue does.
+
+    Args:
+        event: a `trimail.plugins.QueueEvent`.
+
+    .. versionadded:: 1.0
     """

@@ -38,3 +38,26 @@ class MessageVerdict:
     reject: Reject | None = None
     add_headers: tuple[str, ...] = ()
     mailbox_name: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DeliveryVerdict:
+    """A per-user delivery decision (`trimail.hookspecs.trimail_local_delivery`).
+
+    Attributes:
+        mailboxes: store one copy in each of these mailboxes (created if missing;
+            ``INBOX`` for the inbox). Empty: the implicit keep, one copy where the
+            message filters chose (RFC 5228 §2.10.2).
+        flags: IMAP flags and keywords to set on the stored copies (e.g.
+            ``"\\\\Seen"``, ``"$Junk"``; RFC 5232 imap4flags).
+        discard: store nothing for this user (RFC 5228 §4.4); wins over *mailboxes*.
+        reject: refuse this user's copy (RFC 5429). When every recipient of the
+            message is refused, the SMTP client gets the (first) reply at the end of
+            DATA; otherwise the others are delivered and the reverse-path gets a
+            delivery status notification (RFC 3464) naming this recipient.
+    """
+
+    mailboxes: tuple[str, ...] = ()
+    flags: frozenset[str] = frozenset()
+    discard: bool = False
+    reject: Reject | None = None

@@ -669,6 +669,14 @@ class Config:
         converter=tuple,
         metadata=_doc("Extra plugin modules to load (importable names), besides entry points."),
     )
+    plugin_timeout_seconds: float = attrs.field(
+        default=60.0,
+        validator=_positive,
+        metadata=_doc(
+            "Longest a plugin hook may run (each call); then the client gets 451 4.3.0 "
+            "and the log says which hook."
+        ),
+    )
     workers: int = attrs.field(
         default=0,
         validator=_not_negative,
@@ -710,7 +718,7 @@ class Config:
     plugin: dict[str, dict[str, Any]] = attrs.field(
         factory=dict,
         metadata=_doc(
-            "[plugin.NAME] tables: settings for plugin NAME, passed to it as they are; "
-            "the plugin checks its own table (see its documentation)."
+            "[plugin.NAME] tables: settings for plugin NAME, validated against the "
+            "table the plugin declares; a table no loaded plugin declares is an error."
         ),
     )

@@ -18,7 +18,7 @@ import attrs
 
 from trimail.config.loader import structure_plugin_table
 from trimail.config.model import is_hostname
-from trimail.plugins import hookimpl
+from trimail.plugins import ConfigTable, hookimpl
 from trimail_passwd_file.backend import PasswdFileBackend
 from trimail_passwd_file.schemes import UnsupportedScheme, verify_password
 
@@ -30,6 +30,7 @@ __all__ = [
     "PasswdFileSettings",
     "UnsupportedScheme",
     "trimail_auth_backend",
+    "trimail_config_table",
     "verify_password",
 ]
 
@@ -52,6 +53,12 @@ class PasswdFileSettings:
 
     path: str = attrs.field(validator=_path)
     default_domain: str = attrs.field(default="", validator=_domain)
+
+
+@hookimpl
+def trimail_config_table() -> ConfigTable:
+    """Declare ``[plugin.passwd_file]`` (validated by trimail at start-up)."""
+    return ConfigTable(TABLE, PasswdFileSettings)
 
 
 @hookimpl(tryfirst=True)
