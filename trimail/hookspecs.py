@@ -74,8 +74,9 @@ def trimail_startup(context: PluginContext) -> None:
 
     Called once per worker process, in the main thread before any listener accepts a
     connection and before any other hook below (apart from `trimail_mail_store` and
-    `trimail_auth_backend`). It may block briefly. A plugin whose table is absent from
-    the config usually does nothing, so that installing a plugin does not enable it.
+    `trimail_auth_backend`). It may block briefly. ``trimail serve`` (before it
+    starts the workers) and ``trimail check-config`` also call it once, followed by
+    `trimail_shutdown`, to show start-up problems as one clear error.
 
     Args:
         context: settings, the plugin's state directory, the DNS resolver and the

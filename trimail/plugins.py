@@ -272,10 +272,13 @@ def make_plugin_manager(config: Config, *, load_entry_points: bool = True) -> Pl
         pm.register(importlib.import_module(name), name=name)
         pm.sources[name] = ("built-in", "")
     if load_entry_points:
-        _load_entry_points(pm)
+        register_entry_points(pm)
     for name in config.plugins:
+        module_name, _, attribute = name.partition(":")
         try:
-            module: Any = importlib.import_module(name)
+            module: Any = importlib.import_module(module_name)
+            if attribute:
+                module = getattr(module, attribute)
         except Exception as exc:
             raise PluginError(f"plugins: {name!r} cannot be imported: {exc}") from None
         if pm.get_plugin(name) is None and not pm.is_registered(module):
@@ -294,7 +297,12 @@ def make_plugin_manager(config: Config, *, load_entry_points: bool = True) -> Pl
     return pm
 
 
-def _load_entry_points(pm: Plugins) -> None:
+def register_entry_points(pm: Plugins) -> None:
+    """Register the plugins of the ``trimail`` entry-point group in *pm*.
+
+    Raises:
+        PluginError: an entry point cannot be loaded (its name, package and why).
+    """
     for dist in importlib.metadata.distributions():
         for ep in dist.entry_points:
             if ep.group != PROJECT or pm.get_plugin(ep.name) is not None:
@@ -363,6 +371,12 @@ def _validate_tables(pm: Plugins, config: Config) -> None:
         pm.disabled[name] = pm.unregister(name=name)
 
 
+def call_impl(impl: pluggy.HookImpl, **kwargs: Any) -> Any:
+    """Call one hook implementation with the subset of *kwargs* it accepts (pluggy's
+    rule), for hooks the server calls one plugin at a time (start-up, CLI)."""
+    return impl.function(*(kwargs[name] for name in impl.argnames))
+
+
 def plugin_names(pm: pluggy.PluginManager, hook_name: str) -> list[str]:
     """The names of the plugins implementing *hook_name*, in call order (for log lines)."""
     caller = getattr(pm.hook, hook_name)
@@ -379,7 +393,9 @@ __all__ = [
     "Plugins",
     "QueueEvent",
     "QueueEventKind",
+    "call_impl",
     "hookimpl",
     "make_plugin_manager",
     "plugin_names",
+    "register_entry_points",
 ]

@@ -251,7 +251,7 @@ def test_submission_ehlo(
         hostname="mx.example.org",
         config=SubmissionListenerConfig(),
         delivery=None,  # type: ignore[arg-type]
-        plugins=None,  # type: ignore[arg-type]
+        hooks=None,  # type: ignore[arg-type]
         spool_dir=Path("/nonexistent"),
         submission=SubmissionPolicy(auth=auth, throttle=throttle(), users=users),
     )

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from trimail import __version__
 from trimail.cli import admin
 from trimail.cli import dns as dns_commands
+from trimail.cli import plugins as plugin_commands
 from trimail.cli import queue as queue_commands
 from trimail.config import ConfigError, load_config
 from trimail.config.model import Config
@@ -83,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     admin.add_commands(commands, common)
     dns_commands.add_commands(commands, common)
     queue_commands.add_commands(commands, common)
+    plugin_commands.add_commands(commands, common)
+    plugin_commands.add_plugin_commands(commands, common)
     return parser
 
 

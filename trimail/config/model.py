@@ -667,7 +667,10 @@ class Config:
     plugins: tuple[str, ...] = attrs.field(
         default=(),
         converter=tuple,
-        metadata=_doc("Extra plugin modules to load (importable names), besides entry points."),
+        metadata=_doc(
+            "Extra plugins to load besides entry points: importable module names, or "
+            "module:attribute for a plugin object."
+        ),
     )
     plugin_timeout_seconds: float = attrs.field(
         default=60.0,

@@ -40,11 +40,18 @@ from trimail.config.model import (
     Pop3ListenerConfig,
     SmtpListenerConfig,
 )
-from trimail.plugins import PluginError, make_plugin_manager
+from trimail.plugins import (
+    PluginContext,
+    PluginError,
+    Plugins,
+    call_impl,
+    make_plugin_manager,
+)
 from trimail.queue.schedule import RetryPolicy
 from trimail.queue.spool import Spool, SpoolError
 from trimail.server.delivery import LocalDelivery
-from trimail.server.dns import DnsResolver
+from trimail.server.dns import DnsResolver, ThreadResolver
+from trimail.server.hooks import HookRunner
 from trimail.server.imap_notify import ChangeNotifier
 from trimail.server.imap_session import ImapContext, ImapSession
 from trimail.server.listeners import (
@@ -54,6 +61,7 @@ from trimail.server.listeners import (
     serve_listeners,
 )
 from trimail.server.outbound import SmtpTransport
+from trimail.server.outbox import QueueOutbox
 from trimail.server.pop3_session import Pop3Context, Pop3Session
 from trimail.server.queue_runner import QueueRunner
 from trimail.server.session_info import SessionInfo
@@ -81,6 +89,7 @@ class Server:
     config: Config
     contexts: dict[str, ServerContext | Pop3Context | ImapContext]
     queue: QueueRunner | None = None
+    hooks: HookRunner | None = None
     stop: trio.Event = attrs.field(factory=trio.Event)
 
 
@@ -185,10 +194,11 @@ async def serve(
         task_status: receives the `Server` once it accepts connections.
 
     Raises:
-        trimail.plugins.PluginError: a plugin fails to load.
+        trimail.plugins.PluginError: a plugin fails to load or to start.
     """
     data_dir = Path(config.data_dir)
     plugins = make_plugin_manager(config)
+    hooks = HookRunner(plugins, config.plugin_timeout_seconds)
     store = plugins.hook.trimail_mail_store(config=config)
     users = UserDatabase(data_dir / "users.sqlite3")
     try:
@@ -201,12 +211,20 @@ async def serve(
         delivery = LocalDelivery(
             users=users,
             store=store,
-            plugins=plugins,
+            hooks=hooks,
             hostname=config.hostname,
             config=config,
             dns=dns,
         )
         delivery.queue = make_queue_runner(config, delivery, dns)
+        context = PluginContext(
+            config=config,
+            data_dir=data_dir,
+            tables=plugins.tables,
+            resolver=ThreadResolver(dns),
+            outbox=QueueOutbox(delivery, trio.lowlevel.current_trio_token()),
+        )
+        start_plugins(plugins, context)
         auth = plugins.hook.trimail_auth_backend(config=config, users=users)
         throttle = LoginThrottle(config.auth, table=bound.failures)
         contexts: dict[str, ServerContext | Pop3Context | ImapContext] = {
@@ -215,7 +233,7 @@ async def serve(
                 hostname=config.hostname,
                 config=config.smtp,
                 delivery=delivery,
-                plugins=plugins,
+                hooks=hooks,
                 spool_dir=data_dir / "spool",
                 tls_context=tls_context if config.tls.starttls else None,
             ),
@@ -224,7 +242,7 @@ async def serve(
                 hostname=config.hostname,
                 config=config.submission,
                 delivery=delivery,
-                plugins=plugins,
+                hooks=hooks,
                 spool_dir=data_dir / "spool",
                 tls_context=tls_context,  # STARTTLS, and the implicit-TLS listener
                 submission=SubmissionPolicy(
@@ -257,8 +275,11 @@ async def serve(
                 offer_starttls=config.tls.starttls,
             ),
         }
-        server = Server(config=config, contexts=contexts, queue=delivery.queue)
-        await _accept_until_stopped(server, bound, task_status)
+        server = Server(config=config, contexts=contexts, queue=delivery.queue, hooks=hooks)
+        try:
+            await _accept_until_stopped(server, bound, task_status)
+        finally:
+            stop_plugins(plugins, context)
         log.info("stopped")
     finally:
         users.close()
@@ -298,6 +319,8 @@ async def _accept_until_stopped(
         return refuse
 
     async with trio.open_nursery() as sessions:
+        if server.hooks is not None:
+            await sessions.start(server.hooks.run_notifications)
         if server.queue is not None:
             await sessions.start(server.queue.run)
         async with trio.open_nursery() as accepting:
@@ -324,7 +347,32 @@ async def _accept_until_stopped(
             ctx.begin_shutdown()
         if server.queue is not None:
             server.queue.begin_shutdown()
+        if server.hooks is not None:
+            server.hooks.close()
         sessions.cancel_scope.deadline = trio.current_time() + server.config.shutdown.grace_seconds
+
+
+def start_plugins(plugins: Plugins, context: PluginContext) -> None:
+    """Run every ``trimail_startup`` hook, in the Trio thread, before listeners accept.
+
+    Raises:
+        PluginError: a plugin's start-up raised (its name and the message).
+    """
+    for impl in reversed(plugins.hook.trimail_startup.get_hookimpls()):
+        try:
+            call_impl(impl, context=context)
+        except Exception as exc:
+            log.debug("plugin %s failed to start", impl.plugin_name, exc_info=True)
+            raise PluginError(f"plugin {impl.plugin_name}: cannot start: {exc}") from None
+
+
+def stop_plugins(plugins: Plugins, context: PluginContext) -> None:
+    """Run every ``trimail_shutdown`` hook; exceptions are logged and ignored."""
+    for impl in plugins.hook.trimail_shutdown.get_hookimpls():
+        try:
+            call_impl(impl, context=context)
+        except Exception:
+            log.exception("plugin %s failed to shut down", impl.plugin_name)
 
 
 def relay_password(config: Config) -> str | None:
@@ -375,6 +423,8 @@ def make_queue_runner(config: Config, delivery: LocalDelivery, dns: DnsResolver)
         hostname=config.hostname,
         relay_password=password,
         relay_context=relay_context,
+        hooks=delivery.hooks,
+        server_config=config,
     )
     queue = config.queue
     return QueueRunner(
@@ -468,9 +518,10 @@ def prepare_data_dir(config: Config) -> None:
 
 
 def check_plugins(config: Config, users: UserDatabase | None = None) -> None:
-    """Load the plugins once and let them check their ``[plugin.NAME]`` tables.
+    """Load the plugins once, validate their ``[plugin.NAME]`` tables, start and stop them.
 
-    Runs the ``trimail_auth_backend`` hook as a worker would, so a bad table stops
+    Runs ``trimail_auth_backend``, ``trimail_startup`` (with a context without outbox
+    and resolver) and ``trimail_shutdown`` as a worker would, so a bad table stops
     ``trimail serve`` (and ``check-config``) with one clear message instead of a
     traceback in every worker.
 
@@ -480,6 +531,9 @@ def check_plugins(config: Config, users: UserDatabase | None = None) -> None:
     """
     plugins = make_plugin_manager(config)
     plugins.hook.trimail_auth_backend(config=config, users=users)
+    context = PluginContext(config=config, data_dir=Path(config.data_dir), tables=plugins.tables)
+    start_plugins(plugins, context)
+    stop_plugins(plugins, context)
 
 
 def run_server(config: Config) -> int:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
-import pluggy
 import trio
 
 from trimail.mail.address import Mailbox
@@ -25,11 +24,12 @@ from trimail.mail.reply import Reply
 from trimail.mail.trace import received_header, return_path_header
 from trimail.mailauth.results import strip_forged
 from trimail.server.dns import DnsResolver, ThreadResolver
+from trimail.server.hooks import R451_PLUGIN_FAILED, HookFailed, HookRunner
 from trimail.server.session_info import SessionInfo
 from trimail.server.spool import MessageBuffer
 from trimail.storage.api import MailStore
 from trimail.users.db import Resolution, UserDatabase
-from trimail.verdicts import MessageVerdict, Reject
+from trimail.verdicts import DeliveryVerdict, MessageVerdict, Reject
 
 if TYPE_CHECKING:
     from trimail.config.model import Config
@@ -93,7 +93,8 @@ class LocalDelivery:
     Args:
         users: the user database (domains, users, aliases).
         store: the mail store (thread-safe, blocking methods).
-        plugins: the plugin manager (message filters).
+        hooks: calls the plugins' hooks (message filters, per-user delivery,
+            outbound headers) in threads with a timeout.
         hostname: this server's name, for Received.
         config: the server configuration (passed to the filter hooks; its
             ``[mailauth] authserv_id`` names the Authentication-Results fields that
@@ -108,7 +109,7 @@ class LocalDelivery:
         *,
         users: UserDatabase,
         store: MailStore,
-        plugins: pluggy.PluginManager,
+        hooks: HookRunner,
         hostname: str,
         config: Config,
         dns: DnsResolver,
@@ -116,7 +117,7 @@ class LocalDelivery:
     ) -> None:
         self.users = users
         self.store = store
-        self.plugins = plugins
+        self.hooks = hooks
         self.hostname = hostname
         self.config = config
         self.dns = dns
@@ -220,37 +221,124 @@ class LocalDelivery:
             ]
         )
         remote = [r for r in recipients if r.remote]
-        if remote:
-            await self._enqueue(session, envelope, remote, content, queue_id, common)
-        accounts = list(dict.fromkeys(a for r in recipients for a in r.account_ids))
-        if not accounts:
-            return None
+        local = [r for r in recipients if not r.remote]
         prefix = return_path_header(envelope.reverse_path) + common
         mailbox_name = verdict.mailbox_name or INBOX
+        plans = await self._plan_local(session, envelope, local, content, prefix, mailbox_name)
+        if isinstance(plans, Reject):
+            return plans
+        refused = _refused_recipients(local, plans)
+        if local and len(refused) == len(local) and not remote:
+            first = next(p.reject for p in plans.values() if p.reject is not None)
+            log.info("%s: refused by the recipients' delivery rules", queue_id)
+            return first
+        if remote:
+            await self._enqueue(session, envelope, remote, content, queue_id, common)
         failures: list[BaseException] = []
 
-        async def one(account_id: str) -> None:
+        async def one(account_id: str, plan: DeliveryVerdict) -> None:
             try:
-                await trio.to_thread.run_sync(
-                    self.store_one, account_id, mailbox_name, content, prefix, now
-                )
+                for name in plan.mailboxes or (mailbox_name,):
+                    await trio.to_thread.run_sync(
+                        self.store_one, account_id, name, content, prefix, now, plan.flags
+                    )
             except Exception as exc:
                 log.exception("delivery %s to account %s failed", queue_id, account_id)
                 failures.append(exc)
 
         async with trio.open_nursery() as nursery:
-            for account_id in accounts:
-                nursery.start_soon(one, account_id)
+            for account_id, plan in plans.items():
+                if not plan.discard and plan.reject is None:
+                    nursery.start_soon(one, account_id, plan)
         if failures:
-            raise DeliveryError(f"{len(failures)} of {len(accounts)} copies failed")
-        if self.queue is not None:
+            raise DeliveryError(f"{len(failures)} of {len(plans)} copies failed")
+        if self.queue is not None and local:
+            delivered = [r for r in local if r not in refused]
             await self.queue.report_local_delivery(
                 queue_id=queue_id,
                 envelope=envelope,
-                recipients=[r for r in recipients if not r.remote],
+                recipients=delivered,
                 head=prefix + message.head(),
             )
+            if refused:
+                await self.queue.report_local_refusals(
+                    queue_id=queue_id,
+                    envelope=envelope,
+                    refusals=[(r, refused[r]) for r in local if r in refused],
+                    head=prefix + message.head(),
+                )
         return None
+
+    async def _plan_local(
+        self,
+        session: SessionInfo,
+        envelope: Envelope,
+        local: Sequence[RoutedRecipient],
+        content: bytes | Path,
+        prefix: bytes,
+        mailbox_name: str,
+    ) -> dict[str, DeliveryVerdict] | Reject:
+        """Each local account's delivery decision (`trimail_local_delivery`), or the
+        451 Reject when that hook failed (nothing is stored or queued then)."""
+        first_path: dict[str, Mailbox] = {}
+        for r in local:
+            for account_id in r.account_ids:
+                first_path.setdefault(account_id, r.forward_path)
+        plans = {account_id: DeliveryVerdict() for account_id in first_path}
+        if not first_path or not self.hooks.has("trimail_local_delivery"):
+            return plans
+        body = (
+            content
+            if isinstance(content, bytes)
+            else await trio.to_thread.run_sync(content.read_bytes)
+        )
+        whole = prefix + body
+        failed = False
+
+        async def decide(account_id: str, forward_path: Mailbox) -> None:
+            nonlocal failed
+            address = self.users.address_of(account_id) or forward_path.normalized()
+            try:
+                result = await self.hooks.call(
+                    "trimail_local_delivery",
+                    session=session,
+                    envelope=envelope,
+                    forward_path=forward_path,
+                    address=address,
+                    account_id=account_id,
+                    message=whole,
+                    mailbox_name=mailbox_name,
+                )
+            except HookFailed:
+                failed = True
+                return
+            if isinstance(result, DeliveryVerdict):
+                plans[account_id] = result
+            elif result is not None:
+                log.error("trimail_local_delivery returned %r, not a DeliveryVerdict", result)
+
+        async with trio.open_nursery() as nursery:
+            for account_id, forward_path in first_path.items():
+                nursery.start_soon(decide, account_id, forward_path)
+        if failed:
+            return Reject(reply=R451_PLUGIN_FAILED)
+        return plans
+
+    async def enqueue_new(
+        self,
+        session: SessionInfo,
+        envelope: Envelope,
+        recipients: Sequence[RoutedRecipient],
+        message: bytes,
+        queue_id: str,
+    ) -> None:
+        """Queue a complete message made here (a plugin's vacation reply, a notice)
+        for *recipients* (local ones too), with the outbound hooks' fields on top.
+
+        Raises:
+            DeliveryError: it could not be queued.
+        """
+        await self._enqueue(session, envelope, recipients, message, queue_id, b"")
 
     async def _enqueue(
         self,
@@ -265,18 +353,21 @@ class LocalDelivery:
         outbound hooks' fields (a DKIM signature over exactly what is queued) on top."""
         if self.queue is None:  # route() never accepts a remote recipient then
             raise DeliveryError("no outbound queue")
-        hook = self.plugins.hook.trimail_outbound_headers
-        if hook.get_hookimpls():
+        if self.hooks.has("trimail_outbound_headers"):
             body = (
                 content
                 if isinstance(content, bytes)
                 else await trio.to_thread.run_sync(content.read_bytes)
             )
-            whole = prefix + body
-            config = self.config
-            added: list[list[str] | None] = await trio.to_thread.run_sync(
-                lambda: hook(envelope=envelope, message=whole, config=config)
-            )
+            try:
+                added: list[list[str] | None] = await self.hooks.call(
+                    "trimail_outbound_headers",
+                    envelope=envelope,
+                    message=prefix + body,
+                    config=self.config,
+                )
+            except HookFailed as exc:
+                raise DeliveryError(str(exc)) from None
             headers = [h for result in added if result for h in result]
             for header in headers:
                 if not _ONE_FIELD.fullmatch(header):
@@ -302,39 +393,84 @@ class LocalDelivery:
         message: bytes | Path,
         prefix: bytes,
         now: datetime.datetime,
+        flags: frozenset[str] = frozenset(),
     ) -> None:
-        """Blocking: store one copy, creating the account or mailbox if missing."""
-        from trimail.storage.api import NoSuchAccount, NoSuchMailbox
+        """Blocking: store one copy, creating the account or mailbox if missing.
 
-        for _attempt in range(3):
+        A mailbox name or flag the store refuses (a plugin's choice) is logged and
+        the copy goes to INBOX without flags instead: a message is never lost for it.
+        """
+        from trimail.storage.api import (
+            InvalidMailboxName,
+            MailboxExists,
+            NoSuchAccount,
+            NoSuchMailbox,
+        )
+
+        for _attempt in range(4):
             try:
                 self.store.deliver(
-                    account_id, mailbox_name, message, prefix=prefix, internal_date=now
+                    account_id, mailbox_name, message, prefix=prefix, flags=flags, internal_date=now
                 )
                 return
+            except ValueError as exc:
+                if mailbox_name == INBOX and not flags:
+                    raise
+                log.error(
+                    "account %s: cannot store into %r with flags %s (%s); using INBOX",
+                    account_id,
+                    mailbox_name,
+                    sorted(flags),
+                    exc,
+                )
+                mailbox_name, flags = INBOX, frozenset()
             except NoSuchAccount:  # a user added while the store had not seen it yet
                 self.store.create_account(account_id)
             except NoSuchMailbox:  # a filter chose a mailbox that does not exist yet
-                self.store.create_mailbox(account_id, mailbox_name)
+                try:
+                    self.store.create_mailbox(account_id, mailbox_name)
+                except MailboxExists:  # created meanwhile by another delivery
+                    pass
+                except InvalidMailboxName as exc:
+                    log.error("account %s: %s; using INBOX", account_id, exc)
+                    mailbox_name = INBOX
         raise DeliveryError(f"account {account_id}: mailbox {mailbox_name!r} unavailable")
 
     async def _filter(
         self, session: SessionInfo, envelope: Envelope, message: MessageBuffer
     ) -> MessageVerdict:
-        hook = self.plugins.hook.trimail_message_filter
-        if not hook.get_hookimpls():
+        if not self.hooks.has("trimail_message_filter"):
             return MessageVerdict()
-        config, resolver = self.config, ThreadResolver(self.dns)
-        results: list[MessageVerdict] = await trio.to_thread.run_sync(
-            lambda: hook(
+        data = await trio.to_thread.run_sync(message.read_bytes)
+        try:
+            results: list[MessageVerdict] = await self.hooks.call(
+                "trimail_message_filter",
                 session=session,
                 envelope=envelope,
-                message=message.read_bytes(),
-                config=config,
-                resolver=resolver,
+                message=data,
+                config=self.config,
+                resolver=ThreadResolver(self.dns),
             )
-        )
-        return merge_verdicts(results)
+        except HookFailed:
+            return MessageVerdict(reject=Reject(reply=R451_PLUGIN_FAILED))
+        try:
+            return merge_verdicts(results)
+        except (ValueError, TypeError, AttributeError) as exc:
+            log.error("trimail_message_filter returned an unusable verdict: %s", exc)
+            return MessageVerdict(reject=Reject(reply=R451_PLUGIN_FAILED))
+
+
+def _refused_recipients(
+    local: Sequence[RoutedRecipient], plans: dict[str, DeliveryVerdict]
+) -> dict[RoutedRecipient, Reject]:
+    """The local recipients all of whose accounts refused the message, with the first
+    refusal (a recipient with one accepting account is delivered)."""
+    refused = {}
+    for r in local:
+        rejects = [plans[a].reject for a in r.account_ids if a in plans]
+        if r.account_ids and all(rejects) and rejects[0] is not None:
+            refused[r] = rejects[0]
+    return refused
 
 
 def merge_verdicts(results: Sequence[MessageVerdict]) -> MessageVerdict:
@@ -344,8 +480,8 @@ def merge_verdicts(results: Sequence[MessageVerdict]) -> MessageVerdict:
     headers = tuple(h for v in results for h in v.add_headers)
     mailbox = next((v.mailbox_name for v in reversed(results) if v.mailbox_name), None)
     for header in headers:
-        if not _ONE_FIELD.fullmatch(header):
-            raise ValueError(f"filter header {header[:60]!r} must be one header field")
+        if not isinstance(header, str) or not _ONE_FIELD.fullmatch(header):
+            raise ValueError(f"filter header {str(header)[:60]!r} must be one header field")
     return MessageVerdict(reject=reject, add_headers=headers, mailbox_name=mailbox)
 
 

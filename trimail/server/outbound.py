@@ -19,14 +19,16 @@ from collections.abc import Sequence
 import attrs
 import trio
 
-from trimail.config.model import OutboundConfig, is_ip_address, parse_destination
+from trimail.config.model import Config, OutboundConfig, is_ip_address, parse_destination
 from trimail.mail.address import NULL_PATH
 from trimail.mail.dsn import DsnRcptParams, xtext_encode
+from trimail.mail.envelope import Envelope
 from trimail.mail.reply import Reply
 from trimail.mailauth.resolver import TempError
 from trimail.queue.schedule import Outcome, RecipientResult
 from trimail.queue.spool import QueuedRecipient, QueueEntry
 from trimail.server.dns import DnsResolver, MxStatus
+from trimail.server.hooks import HookFailed, HookRunner
 from trimail.smtp import (
     NEED_DATA,
     AuthChallenge,
@@ -112,6 +114,8 @@ class SmtpTransport:
         hostname: our EHLO name.
         relay_password: the relayhost's AUTH password, if configured.
         relay_context: TLS context that verifies the relayhost's certificate.
+        hooks: the plugins' hooks (``trimail_outbound_route``), if any.
+        server_config: the whole configuration, passed to that hook.
     """
 
     def __init__(
@@ -122,7 +126,11 @@ class SmtpTransport:
         hostname: str,
         relay_password: str | None = None,
         relay_context: ssl.SSLContext | None = None,
+        hooks: HookRunner | None = None,
+        server_config: Config | None = None,
     ) -> None:
+        self.hooks = hooks
+        self.server_config = server_config
         self.config = config
         self.resolver = resolver
         self.hostname = hostname
@@ -146,7 +154,7 @@ class SmtpTransport:
             (those become TEMPORARY results naming the cause).
         """
         try:
-            hops = await self.route(domain)
+            hops = await self.route(domain, _envelope(entry, recipients))
         except _Failed as failed:
             return [_result(r, failed.outcome, failed.reply, failed.status) for r in recipients]
         last_error = f"no host for {domain} answered"
@@ -188,14 +196,19 @@ class SmtpTransport:
                     log.info("queue %s: %s", entry.queue_id, exc)
         return [_result(r, Outcome.TEMPORARY, last_error, "4.4.1") for r in recipients]
 
-    async def route(self, domain: str) -> list[NextHop]:
-        """The next hops for *domain*, in the order to try them (RFC 5321 §5.1).
+    async def route(self, domain: str, envelope: Envelope | None = None) -> list[NextHop]:
+        """The next hops for *domain*, in the order to try them (RFC 5321 §5.1): a
+        plugin's choice (``trimail_outbound_route``), else the transports, the
+        relayhost, the MX records.
 
         Raises:
-            _Failed: null MX, no such domain (permanent) or DNS trouble (temporary).
+            _Failed: null MX, no such domain (permanent) or DNS trouble or a failed
+                routing plugin (temporary).
         """
         config = self.config
-        destination = config.transports.get(domain)
+        destination = await self._plugin_route(domain, envelope)
+        if destination is None:
+            destination = config.transports.get(domain)
         relay = False
         if destination is None and config.relayhost:
             destination, relay = config.relayhost, True
@@ -209,6 +222,29 @@ class SmtpTransport:
             ]
         names, implicit = await self._mx_names(domain)
         return [NextHop(host=name, port=config.port, implicit=implicit) for name in names]
+
+    async def _plugin_route(self, domain: str, envelope: Envelope | None) -> str | None:
+        if self.hooks is None or envelope is None or not self.hooks.has("trimail_outbound_route"):
+            return None
+        try:
+            destination = await self.hooks.call(
+                "trimail_outbound_route",
+                domain=domain,
+                envelope=envelope,
+                config=self.server_config,
+            )
+        except HookFailed:
+            raise _Failed(Outcome.TEMPORARY, "the routing plugin failed", "4.3.0") from None
+        if destination is None:
+            return None
+        try:
+            parse_destination(destination)
+        except (ValueError, TypeError, AttributeError):
+            log.error(
+                "trimail_outbound_route gave %r for %s: not a destination", destination, domain
+            )
+            raise _Failed(Outcome.TEMPORARY, "the routing plugin failed", "4.3.0") from None
+        return str(destination)
 
     async def _mx_names(self, domain: str) -> tuple[list[str], bool]:
         """(hosts in preference order, whether that is the implicit MX)."""
@@ -509,6 +545,16 @@ async def _connect(address: str, port: int) -> trio.SocketStream:
         sock.close()
         raise
     return trio.SocketStream(sock)
+
+
+def _envelope(entry: QueueEntry, recipients: Sequence[QueuedRecipient]) -> Envelope:
+    """The envelope of one destination's share of a queue entry, for the routing hook."""
+    return Envelope(
+        reverse_path=entry.reverse_path or NULL_PATH,
+        forward_paths=tuple(r.forward_path for r in recipients),
+        parameters=(("BODY", entry.body),) if entry.body else (),
+        smtputf8=entry.smtputf8,
+    )
 
 
 def needs_smtputf8(

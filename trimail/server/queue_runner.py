@@ -31,6 +31,7 @@ from trimail.mail.address import NULL_PATH, Mailbox
 from trimail.mail.dsn import DsnMailParams, DsnRcptParams
 from trimail.mail.envelope import Envelope
 from trimail.mail.trace import return_path_header
+from trimail.plugins import QueueEvent, QueueEventKind
 from trimail.queue.dsn import RecipientStatus, build_dsn, is_status, return_content_for
 from trimail.queue.schedule import (
     STATUS_EXPIRED,
@@ -44,6 +45,7 @@ from trimail.queue.schedule import (
 from trimail.queue.spool import QueuedRecipient, QueueEntry, Spool, SpoolError
 from trimail.server.delivery import INBOX, LocalDelivery, RoutedRecipient
 from trimail.users.db import Resolution
+from trimail.verdicts import Reject
 
 log = logging.getLogger("trimail.queue")
 
@@ -184,6 +186,16 @@ class QueueRunner:
         )
         self._schedule[queue_id] = now
         self._wake.set()
+        self.local.hooks.notify_soon(
+            "trimail_queue_event",
+            event=QueueEvent(
+                kind=QueueEventKind.QUEUED,
+                queue_id=queue_id,
+                reverse_path=str(envelope.reverse_path),
+                recipients=tuple(str(r.forward_path) for r in queued),
+                time=now,
+            ),
+        )
 
     def wake(self) -> None:
         """Look at the queue now (after `trimail queue flush` in this process, tests)."""
@@ -306,6 +318,7 @@ class QueueRunner:
             return settle(current, results, now=now, policy=self.policy, jitter=jitter).entry
 
         updated = await trio.to_thread.run_sync(self.spool.update, queue_id, apply)
+        self._announce(entry, results, updated)
         for result in results:
             log.info(
                 "queue %s: to=<%s> relay=%s %s: %s",
@@ -320,6 +333,34 @@ class QueueRunner:
             log.info("queue %s: done, removed", queue_id)
         else:
             self._schedule[queue_id] = updated.next_attempt
+
+    def _announce(
+        self,
+        entry: QueueEntry,
+        results: Sequence[RecipientResult],
+        updated: QueueEntry | None,
+    ) -> None:
+        """One `trimail_queue_event` per recipient of an attempt (failures logged)."""
+        if not self.local.hooks.has("trimail_queue_event"):
+            return
+        still = {r.forward_path.normalized() for r in updated.pending} if updated else set()
+        for result in results:
+            kind = _EVENT_KINDS[result.outcome]
+            if kind is QueueEventKind.DEFERRED and result.forward_path.normalized() not in still:
+                kind = QueueEventKind.EXPIRED
+            self.local.hooks.notify_soon(
+                "trimail_queue_event",
+                event=QueueEvent(
+                    kind=kind,
+                    queue_id=entry.queue_id,
+                    reverse_path=str(entry.reverse_path or ""),
+                    recipient=str(result.forward_path),
+                    recipients=(str(result.forward_path),),
+                    reply=result.reply,
+                    remote_mta=result.remote_mta or "",
+                    time=self.clock(),
+                ),
+            )
 
     async def _deliver_groups(self, entry: QueueEntry, message: bytes) -> list[RecipientResult]:
         groups: dict[str, list[QueuedRecipient]] = {}
@@ -390,20 +431,62 @@ class QueueRunner:
             recipients: the local recipients, with their RCPT parameters.
             head: the start of the message (at least its header section).
         """
+        ok = "250 2.0.0 delivered to mailbox"
+        await self._report_local(
+            queue_id, envelope, [(r, ok) for r in recipients], head, ReportKind.DELIVERED
+        )
+
+    async def report_local_refusals(
+        self,
+        *,
+        queue_id: str,
+        envelope: Envelope,
+        refusals: Sequence[tuple[RoutedRecipient, Reject]],
+        head: bytes,
+    ) -> None:
+        """Send a "failed" DSN for local recipients whose delivery rules refused the
+        message (`trimail.verdicts.DeliveryVerdict.reject`, e.g. Sieve reject, RFC
+        5429 §2.1) while others took it, unless they asked NOTIFY without FAILURE
+        (RFC 3461 §4.1). Errors are logged, never raised.
+
+        Args:
+            queue_id: the message's id.
+            envelope: its envelope (reverse-path, ENVID, RET).
+            refusals: each refused recipient and the refusal.
+            head: the start of the message (at least its header section).
+        """
+        replies = [
+            (r, f"{x.reply.code} {x.reply.enhanced_status or ''} {x.reply.text}")
+            for r, x in refusals
+        ]
+        await self._report_local(queue_id, envelope, replies, head, ReportKind.FAILED)
+
+    async def _report_local(
+        self,
+        queue_id: str,
+        envelope: Envelope,
+        recipients: Sequence[tuple[RoutedRecipient, str]],
+        head: bytes,
+        kind: ReportKind,
+    ) -> None:
         if not isinstance(envelope.reverse_path, Mailbox):
             return
         try:
             mail = DsnMailParams.from_parameters(envelope.parameters)
             wanted = []
-            for recipient in recipients:
+            for recipient, reply in recipients:
                 rcpt = DsnRcptParams.from_parameters(recipient.parameters)
-                if rcpt.notify is not None and "SUCCESS" in rcpt.notify:
+                if kind is ReportKind.DELIVERED:
+                    asked = rcpt.notify is not None and "SUCCESS" in rcpt.notify
+                else:
+                    asked = rcpt.notify is None or "FAILURE" in rcpt.notify
+                if asked:
                     wanted.append(
                         QueuedRecipient(
                             forward_path=recipient.forward_path,
                             orcpt=rcpt.orcpt,
-                            status="2.0.0",
-                            last_reply="250 2.0.0 delivered to mailbox",
+                            status=_reply_status(reply),
+                            last_reply=" ".join(reply.split()),
                             last_attempt=self.clock(),
                         )
                     )
@@ -418,10 +501,10 @@ class QueueRunner:
                 envid=mail.envid,
                 ret=mail.ret,
             )
-            report = Report(kind=ReportKind.DELIVERED, recipients=tuple(wanted))
+            report = Report(kind=kind, recipients=tuple(wanted))
             await self.send_report(entry, report, head)
         except Exception:
-            log.exception("%s: the delivery report could not be queued", queue_id)
+            log.exception("%s: the %s report could not be queued", queue_id, kind.value)
 
     async def send_report(self, entry: QueueEntry, report: Report, message: bytes) -> None:
         """Queue a DSN about *report* to the entry's reverse-path (never to ``<>``).
@@ -507,3 +590,19 @@ def _result(
     return RecipientResult(
         forward_path=recipient.forward_path, outcome=outcome, reply=reply, status=status
     )
+
+
+_EVENT_KINDS = {
+    Outcome.DELIVERED: QueueEventKind.DELIVERED,
+    Outcome.TEMPORARY: QueueEventKind.DEFERRED,
+    Outcome.PERMANENT: QueueEventKind.FAILED,
+}
+
+
+def _reply_status(reply: str) -> str:
+    """The enhanced status code in *reply* ("550 5.7.1 text" -> "5.7.1"), else the
+    generic one for its class (RFC 3463 §3.1)."""
+    words = reply.split()
+    if len(words) > 1 and is_status(words[1]):
+        return words[1]
+    return "5.0.0" if reply.startswith("5") else "2.0.0"

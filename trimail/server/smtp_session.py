@@ -13,7 +13,6 @@ import logging
 import math
 import secrets
 import ssl
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,10 +75,9 @@ from trimail.smtp import (
     Verify,
 )
 from trimail.users.db import UserInfo
-from trimail.verdicts import Reject
 
 if TYPE_CHECKING:
-    import pluggy
+    from trimail.server.hooks import HookRunner
 
 
 log = logging.getLogger("trimail.smtp")
@@ -106,7 +104,7 @@ class ServerContext:
         hostname: our name in the greeting.
         config: the listener's limits and timeouts.
         delivery: routing and local delivery.
-        plugins: the plugin manager.
+        hooks: calls the plugins' hooks (in threads, with a timeout).
         spool_dir: where large messages are kept while they arrive.
         tls_context: offered with STARTTLS when set (RFC 3207).
         submission: set on submission listeners (RFC 6409): AUTH required, senders
@@ -120,7 +118,7 @@ class ServerContext:
     hostname: str
     config: SmtpListenerConfig
     delivery: LocalDelivery
-    plugins: pluggy.PluginManager
+    hooks: HookRunner
     spool_dir: Path
     tls_context: ssl.SSLContext | None = None
     submission: SubmissionPolicy | None = None
@@ -148,22 +146,6 @@ class ServerContext:
         self.shutting_down = True
         for scope in list(self.idle):
             scope.cancel()
-
-
-R451_PLUGIN_FAILED = Reply(
-    code=451, enhanced_status="4.3.0", text="Local error in processing; try again later"
-)
-
-
-def _envelope_hook(hook: Callable[..., list[Reject | None]], **kwargs: object) -> Reject | None:
-    """Call an envelope filter hook; the first Reject wins. A plugin that raises gets the
-    client a 4xx tempfail (it will try again) and a log line, never a dropped session."""
-    try:
-        results = hook(**kwargs)
-    except Exception:
-        log.exception("plugin hook %s failed; answering 451", getattr(hook, "name", hook))
-        return Reject(reply=R451_PLUGIN_FAILED)
-    return next((r for r in results if r is not None), None)
 
 
 class SmtpSession:
@@ -239,7 +221,7 @@ class SmtpSession:
             raise
 
     async def _greet(self) -> None:
-        reject = _envelope_hook(self.ctx.plugins.hook.trimail_smtp_connect, session=self.info)
+        reject = await self.ctx.hooks.envelope_filter("trimail_smtp_connect", session=self.info)
         if reject is not None:
             await self._send(reject.reply)
             raise SessionClosed
@@ -448,8 +430,8 @@ class SmtpSession:
 
     async def _hello(self, event: Hello) -> None:
         self.info = attrs.evolve(self.info, helo_identity=event.helo_identity)
-        reject = _envelope_hook(
-            self.ctx.plugins.hook.trimail_smtp_helo,
+        reject = await self.ctx.hooks.envelope_filter(
+            "trimail_smtp_helo",
             session=self.info,
             helo_identity=event.helo_identity,
         )
@@ -484,8 +466,8 @@ class SmtpSession:
                 )
                 await self._send(R450_RATE_LIMITED)
                 return
-        reject = _envelope_hook(
-            self.ctx.plugins.hook.trimail_smtp_mail_from,
+        reject = await self.ctx.hooks.envelope_filter(
+            "trimail_smtp_mail_from",
             session=self.info,
             reverse_path=event.reverse_path,
             parameters=event.parameters,
@@ -521,8 +503,8 @@ class SmtpSession:
             )
             await self._send(routed)
             return
-        reject = _envelope_hook(
-            self.ctx.plugins.hook.trimail_smtp_rcpt_to,
+        reject = await self.ctx.hooks.envelope_filter(
+            "trimail_smtp_rcpt_to",
             session=self.info,
             envelope=self._envelope(),
             forward_path=event.forward_path,

@@ -406,6 +406,11 @@ class UserDatabase:
         account_id = self._current().users.get(wanted)
         return None if account_id is None else UserInfo(address=wanted, account_id=account_id)
 
+    def address_of(self, account_id: str) -> str | None:
+        """The address of the user with this account id, or None."""
+        snap = self._current()
+        return next((a for a, i in snap.users.items() if i == account_id), None)
+
     def users(self) -> list[UserInfo]:
         """All users, sorted by address."""
         snap = self._current()
