@@ -370,8 +370,9 @@ class LocalDelivery:
                 raise DeliveryError(str(exc)) from None
             headers = [h for result in added if result for h in result]
             for header in headers:
-                if not _ONE_FIELD.fullmatch(header):
-                    raise DeliveryError(f"outbound header {header[:40]!r} is not one field")
+                if not isinstance(header, str) or not _ONE_FIELD.fullmatch(header):
+                    log.error("trimail_outbound_headers gave %r: not one header field", header)
+                    raise DeliveryError(f"outbound header {str(header)[:40]!r} is not one field")
             prefix = b"".join(h.encode("utf-8") + b"\r\n" for h in headers) + prefix
         try:
             await self.queue.enqueue(
