@@ -221,7 +221,7 @@ async def serve(
             config=config,
             data_dir=data_dir,
             tables=plugins.tables,
-            resolver=ThreadResolver(dns),
+            resolver=ThreadResolver(dns, trio.lowlevel.current_trio_token()),
             outbox=QueueOutbox(delivery, trio.lowlevel.current_trio_token()),
         )
         start_plugins(plugins, context)
