@@ -256,7 +256,12 @@ def trimail_smtp_rcpt_to(
 
 @hookspec
 def trimail_message_filter(
-    session: SessionInfo, envelope: Envelope, message: bytes, config: Config, resolver: Resolver
+    session: SessionInfo,
+    envelope: Envelope,
+    message: bytes,
+    config: Config,
+    resolver: Resolver,
+    queue_id: str,
 ) -> MessageVerdict | None:
     """Look at a received message before it is stored (after DATA / BDAT LAST).
 
@@ -274,6 +279,8 @@ def trimail_message_filter(
         resolver: the server's DNS resolver for this thread
             (`trimail.mailauth.resolver.Resolver`: cached, with the configured name
             servers and timeouts; raises TempError on DNS trouble).
+        queue_id: the message's id, as in its Received field and the 250 reply
+            (hex; for log lines that tie a verdict to the message).
 
     Returns:
         A `trimail.verdicts.MessageVerdict`, or None for "no opinion".

@@ -198,7 +198,7 @@ class LocalDelivery:
         Raises:
             DeliveryError: a copy could not be stored (the caller answers 451).
         """
-        verdict = await self._filter(session, envelope, message)
+        verdict = await self._filter(session, envelope, message, queue_id)
         if verdict.reject is not None:
             return verdict.reject
         content = await trio.to_thread.run_sync(without_forged_results, message, self.authserv_id)
@@ -438,7 +438,7 @@ class LocalDelivery:
         raise DeliveryError(f"account {account_id}: mailbox {mailbox_name!r} unavailable")
 
     async def _filter(
-        self, session: SessionInfo, envelope: Envelope, message: MessageBuffer
+        self, session: SessionInfo, envelope: Envelope, message: MessageBuffer, queue_id: str
     ) -> MessageVerdict:
         if not self.hooks.has("trimail_message_filter"):
             return MessageVerdict()
@@ -451,6 +451,7 @@ class LocalDelivery:
                 message=data,
                 config=self.config,
                 resolver=ThreadResolver(self.dns),
+                queue_id=queue_id,
             )
         except HookFailed:
             return MessageVerdict(reject=Reject(reply=R451_PLUGIN_FAILED))
