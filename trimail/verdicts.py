@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import attrs
 
 from trimail.mail.reply import Reply
@@ -40,6 +43,10 @@ class MessageVerdict:
     mailbox_name: str | None = None
 
 
+def _read_only(flags: Mapping[str, frozenset[str]]) -> Mapping[str, frozenset[str]]:
+    return MappingProxyType(dict(flags))
+
+
 @attrs.frozen(kw_only=True)
 class DeliveryVerdict:
     """A per-user delivery decision (`trimail.hookspecs.trimail_local_delivery`).
@@ -50,6 +57,8 @@ class DeliveryVerdict:
             message filters chose (RFC 5228 §2.10.2).
         flags: IMAP flags and keywords to set on the stored copies (e.g.
             ``"\\\\Seen"``, ``"$Junk"``; RFC 5232 imap4flags).
+        flags_by_mailbox: flags for the copy in one mailbox, instead of *flags*
+            (Sieve's ``fileinto :flags`` differs per copy, RFC 5232 §5).
         discard: store nothing for this user (RFC 5228 §4.4); wins over *mailboxes*.
         reject: refuse this user's copy (RFC 5429). When every recipient of the
             message is refused, the SMTP client gets the (first) reply at the end of
@@ -59,5 +68,8 @@ class DeliveryVerdict:
 
     mailboxes: tuple[str, ...] = ()
     flags: frozenset[str] = frozenset()
+    flags_by_mailbox: Mapping[str, frozenset[str]] = attrs.field(
+        factory=dict, converter=_read_only, hash=False
+    )
     discard: bool = False
     reject: Reject | None = None

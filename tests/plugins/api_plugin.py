@@ -78,7 +78,9 @@ class ApiTestPlugin:
         )
         if "filed" in message.decode("latin-1").split("\r\n\r\n")[0]:
             return DeliveryVerdict(
-                mailboxes=("Filed", "INBOX"), flags=frozenset({"\\Flagged", "$Label1"})
+                mailboxes=("Filed", "INBOX"),
+                flags=frozenset({"\\Flagged", "$Label1"}),
+                flags_by_mailbox={"INBOX": frozenset({"\\Seen"})},
             )
         if address.startswith("dropper@"):
             return DeliveryVerdict(discard=True)

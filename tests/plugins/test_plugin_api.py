@@ -140,6 +140,8 @@ def test_hooks_of_a_running_server(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         assert filed == inbox and filed.endswith(b"Subject: filed\r\n\r\nx\r\n")
         (flags,) = _imap_flags(srv, "alice@example.org", "Filed")
         assert b"\\Flagged" in flags and b"$Label1" in flags
+        (inbox_flags,) = _imap_flags(srv, "alice@example.org", "INBOX")
+        assert b"\\Seen" in inbox_flags and b"\\Flagged" not in inbox_flags
         assert stored_messages(srv, "dropper@example.org") == []
         assert stored_messages(srv, "refuser@example.org") == []
         assert any(

@@ -238,9 +238,10 @@ class LocalDelivery:
 
         async def one(account_id: str, plan: DeliveryVerdict) -> None:
             try:
-                for name in plan.mailboxes or (mailbox_name,):
+                for name in dict.fromkeys(plan.mailboxes or (mailbox_name,)):
+                    flags = plan.flags_by_mailbox.get(name, plan.flags)
                     await trio.to_thread.run_sync(
-                        self.store_one, account_id, name, content, prefix, now, plan.flags
+                        self.store_one, account_id, name, content, prefix, now, flags
                     )
             except Exception as exc:
                 log.exception("delivery %s to account %s failed", queue_id, account_id)
