@@ -63,7 +63,9 @@ class DeliveryVerdict:
         reject: refuse this user's copy (RFC 5429). When every recipient of the
             message is refused, the SMTP client gets the (first) reply at the end of
             DATA; otherwise the others are delivered and the reverse-path gets a
-            delivery status notification (RFC 3464) naming this recipient.
+            delivery status notification (RFC 3464) naming this recipient. A 4xx
+            reply (try again later) holds the whole message: the client gets it at
+            the end of DATA, nothing is stored, and every recipient is retried.
     """
 
     mailboxes: tuple[str, ...] = ()

@@ -84,6 +84,10 @@ class ApiTestPlugin:
             )
         if address.startswith("dropper@"):
             return DeliveryVerdict(discard=True)
+        if address.startswith("busy@"):
+            return DeliveryVerdict(
+                reject=Reject(reply=Reply(code=451, enhanced_status="4.2.1", text="Busy"))
+            )
         if address.startswith("refuser@"):
             return DeliveryVerdict(
                 reject=Reject(

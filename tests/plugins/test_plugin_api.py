@@ -89,7 +89,7 @@ def test_hooks_of_a_running_server(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     users = {
         f"{name}@example.org": PASSWORD
-        for name in ("alice", "bob", "carol", "dropper", "refuser", "notifier", "slow")
+        for name in ("alice", "bob", "carol", "dropper", "refuser", "notifier", "slow", "busy")
     }
     with running_server(
         tmp_path,
@@ -135,6 +135,14 @@ def test_hooks_of_a_running_server(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                 b"Subject: both\r\n\r\nx\r\n",
             )
             client.sendmail("bob@example.org", ["notifier@example.org"], b"Subject: n\r\n\r\nx\r\n")
+            # one recipient says "later": the whole message waits (one reply for DATA)
+            with pytest.raises(smtplib.SMTPDataError) as later:
+                client.sendmail(
+                    "bob@example.org",
+                    ["busy@example.org", "dropper@example.org", "carol@example.org"],
+                    b"Subject: later\r\n\r\nx\r\n",
+                )
+            assert later.value.smtp_code == 451
         (filed,) = stored_messages(srv, "alice@example.org", "Filed")
         (inbox,) = stored_messages(srv, "alice@example.org")
         assert filed == inbox and filed.endswith(b"Subject: filed\r\n\r\nx\r\n")
@@ -143,6 +151,7 @@ def test_hooks_of_a_running_server(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         (inbox_flags,) = _imap_flags(srv, "alice@example.org", "INBOX")
         assert b"\\Seen" in inbox_flags and b"\\Flagged" not in inbox_flags
         assert stored_messages(srv, "dropper@example.org") == []
+        assert not [m for m in stored_messages(srv, "carol@example.org") if b"later" in m]
         assert stored_messages(srv, "refuser@example.org") == []
         assert any(
             m.endswith(b"Subject: both\r\n\r\nx\r\n")

@@ -227,6 +227,10 @@ class LocalDelivery:
         plans = await self._plan_local(session, envelope, local, content, prefix, mailbox_name)
         if isinstance(plans, Reject):
             return plans
+        temporary = [p.reject for p in plans.values() if p.reject and p.reject.reply.code < 500]
+        if temporary:  # SMTP has one reply for DATA: a tempfail holds the whole message
+            log.info("%s: a recipient's delivery rules asked to try again later", queue_id)
+            return temporary[0]
         refused = _refused_recipients(local, plans)
         if local and len(refused) == len(local) and not remote:
             first = next(p.reject for p in plans.values() if p.reject is not None)
