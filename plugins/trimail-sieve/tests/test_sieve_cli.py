@@ -64,6 +64,10 @@ def test_put_get_list_delete(
         (b'if header :is "a" "b" { keep }', "f.sieve: line 1, column 30: unexpected token"),
         (b'require "fileinto";\nfileinto "";', "not a valid mailbox name"),
         (b"#" * 70_000, "over the limit of 65536"),
+        (
+            b'keep;\nredirect "carol";',
+            "f.sieve: line 2, column 10: redirect: 'carol' is not a valid address",
+        ),
     ],
 )
 def test_put_refuses_bad_scripts(
@@ -110,3 +114,15 @@ def test_limits_come_from_the_config(
     config.write_text(text.replace("1024", "12"))
     assert sieve(config, "check", script_file(tmp_path, GOOD)) == 1
     assert "plugin.sieve.max_script_bytes" in capsys.readouterr().err
+
+
+def test_max_redirects_zero_refuses_redirect(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = script_file(tmp_path, b'redirect "carol@example.org";')
+    assert sieve(config, "check", source) == 0
+    capsys.readouterr()
+    text = config.read_text().replace("[plugin.sieve]\n", "[plugin.sieve]\nmax_redirects = 0\n")
+    config.write_text(text)
+    assert sieve(config, "put", "alice@example.org", source) == 1
+    assert "line 1, column 1: redirect is not allowed on this server" in capsys.readouterr().err

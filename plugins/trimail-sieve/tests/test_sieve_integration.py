@@ -1,5 +1,6 @@
 """Sieve in a real ``trimail serve``: scripts stored with the CLI while it runs, mail sent
-with smtplib, read back with imaplib (fileinto with a flag, reject, discard, vacation)."""
+with smtplib, read back with imaplib (fileinto with a flag, reject, discard, vacation,
+redirect through the outbox and the queue into another user's INBOX)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,15 @@ from trimail.cli.main import main
 from trimail.testing.process import ServerProcess, running_server
 
 PASSWORD = "correct horse battery"
-BOB_SCRIPT = b"""require ["fileinto", "imap4flags", "reject", "vacation", "envelope"];
+BOB_SCRIPT = b"""require ["fileinto", "imap4flags", "reject", "vacation", "envelope", "copy"];
+if header :contains "subject" "for carol" {
+    redirect "carol@example.org";
+    stop;
+}
+if header :contains "subject" "copy to carol" {
+    redirect :copy "Carol <carol@example.org>";
+    stop;
+}
 if header :contains "subject" "[work]" {
     fileinto :flags "\\\\Flagged" "Work";
     stop;
@@ -44,7 +53,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     with running_server(
         workdir,
         domains=["example.org"],
-        users={"alice@example.org": PASSWORD, "bob@example.org": PASSWORD},
+        users={
+            "alice@example.org": PASSWORD,
+            "bob@example.org": PASSWORD,
+            "carol@example.org": PASSWORD,
+        },
         top_extra="[plugin.sieve]\nmax_actions = 10\n",
     ) as srv:
         script = workdir / "bob.sieve"
@@ -166,3 +179,64 @@ def test_a_broken_script_keeps_the_message(server: ServerProcess, tmp_path: Path
     while "more than 10 actions" not in server.log_text() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "more than 10 actions" in server.log_text()
+
+
+def wait_for(srv: ServerProcess, user: str, subject: str, seconds: float = 20) -> list[bytes]:
+    """The messages with *subject* in *user*'s INBOX, polling until one arrives (the
+    outbox queues; the queue delivers a moment later)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with mailbox(srv, user, "INBOX") as client:
+            _typ, data = client.search(None, "SUBJECT", f'"{subject}"')
+            found = []
+            for seq in data[0].split():
+                _typ, parts = client.fetch(seq, "(BODY.PEEK[])")
+                found.append(parts[0][1])
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def test_redirect_reaches_carol_and_not_bob(server: ServerProcess) -> None:
+    send(server, "mail for carol")
+    [forwarded] = wait_for(server, "carol@example.org", "mail for carol")
+    text = forwarded.decode()
+    head = text.split("\r\n\r\n", 1)[0]
+    # the queue's delivery puts the new envelope sender (bob) on top; bob's own
+    # Return-Path (alice) is gone, his Received and the loop field are kept
+    assert head.startswith("Return-Path: <bob@example.org>\r\n"), head
+    assert "X-Sieve-Redirected-From: bob@example.org\r\n" in head
+    assert head.count("Return-Path:") == 1
+    assert head.count("Received:") >= 1
+    assert f"Message-ID: <{msgid('mail for carol')}>" in head
+    assert text.endswith("\r\n\r\nHello Bob.\r\n")
+    with mailbox(server, "bob@example.org", "INBOX") as client:
+        assert "mail for carol" not in subjects(client)
+    assert "redirected to <carol@example.org> from <bob@example.org>" in server.log_text()
+
+
+def test_redirect_copy_keeps_bob_s_copy(server: ServerProcess) -> None:
+    send(server, "a copy to carol")
+    assert len(wait_for(server, "carol@example.org", "a copy to carol")) == 1
+    with mailbox(server, "bob@example.org", "INBOX") as client:
+        assert "a copy to carol" in subjects(client)
+
+
+def test_a_redirected_bounce_keeps_the_null_reverse_path(server: ServerProcess) -> None:
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=30) as smtp:
+        smtp.sendmail("<>", ["bob@example.org"], message("bounce for carol", "mailer-daemon"))
+    [forwarded] = wait_for(server, "carol@example.org", "bounce for carol")
+    assert forwarded.startswith(b"Return-Path: <>\r\n")
+
+
+def test_a_looping_message_is_kept_not_redirected(server: ServerProcess) -> None:
+    looped = b"X-Sieve-Redirected-From: bob@example.org\r\n" + message("loop for carol")
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=30) as smtp:
+        smtp.sendmail("alice@example.org", ["bob@example.org"], looped)
+    with mailbox(server, "bob@example.org", "INBOX") as client:
+        assert "loop for carol" in subjects(client)
+    deadline = time.monotonic() + 5
+    while "mail loop" not in server.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "mail loop" in server.log_text()
+    assert wait_for(server, "carol@example.org", "loop for carol", seconds=1) == []

@@ -17,6 +17,7 @@ from trimail_sieve.script import (
     HeaderTest,
     If,
     Keep,
+    Redirect,
     RejectAction,
     ScriptError,
     Vacation,
@@ -39,7 +40,12 @@ def test_empty_script_is_valid() -> None:
         (b"keep", 1, None, "incomplete command keep"),
         (b"keep;;", 1, 6, "unexpected token ';'"),
         (b"if true {\n  keep;\n", 3, None, "right_cbracket"),
-        (b'redirect "a@example.org";', 1, 1, "redirect is not supported"),
+        (b'redirect "nobody";', 1, 10, "'nobody' is not a valid address: an address needs"),
+        (b'keep;\nredirect "a@b..c";', 2, 10, "'a@b..c' is not a valid address: bad address"),
+        (b'redirect "@relay:a@b.c";', 1, 10, "source routes are not allowed"),
+        (b'redirect "Carol <carol>";', 1, 10, "not a valid address"),
+        (b'redirect :copy "a@b.c";', 1, None, "extension 'copy' not loaded"),
+        (b'if true {\n  redirect "x" ;\n}', 2, 12, "not a valid address"),
         (b'if address "subject" "x" { keep; }', 1, 12, "not a header field with addresses"),
         (b'require "envelope";\nif envelope "auth" "x" {}', 2, 13, "unknown envelope part"),
         (b'require "fileinto";\nfileinto "a//b";', 2, 10, "not a valid mailbox name"),
@@ -248,3 +254,26 @@ def test_hostile_scripts_are_quick(source: bytes) -> None:
     with contextlib.suppress(ScriptError):
         compile_script(source)
     assert time.perf_counter() - started < 2.0
+
+
+def test_redirect_addresses_are_checked_and_normalized() -> None:
+    script = compile_script(
+        b'require "copy";\n'
+        b'redirect "carol@example.org";\n'
+        b'redirect :copy "Carol Example <carol@Example.ORG>";\n'
+        b'redirect "\\"a b\\"@example.net";\n'
+    )
+    assert script.commands == (
+        Redirect(address="carol@example.org"),
+        Redirect(address="carol@Example.ORG", copy=True),
+        Redirect(address='"a b"@example.net'),
+    )
+
+
+def test_redirect_can_be_forbidden() -> None:
+    source = b'if true {\n  redirect "carol@example.org";\n}'
+    assert compile_script(source).commands
+    with pytest.raises(ScriptError, match="max_redirects = 0") as caught:
+        compile_script(source, allow_redirect=False)
+    assert (caught.value.line, caught.value.column) == (2, 3)
+    assert compile_script(b"keep;", allow_redirect=False).commands == (Keep(),)

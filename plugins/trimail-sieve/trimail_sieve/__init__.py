@@ -1,5 +1,6 @@
-"""Per-user Sieve mail filtering for trimail (RFC 5228), with fileinto, reject (RFC 5429),
-vacation (RFC 5230), envelope and imap4flags (RFC 5232).
+"""Per-user Sieve mail filtering for trimail (RFC 5228), with fileinto, redirect (and
+``:copy``, RFC 3894), reject (RFC 5429), vacation (RFC 5230), envelope and imap4flags
+(RFC 5232).
 
 Configured by a ``[plugin.sieve]`` table; without one the plugin does nothing::
 

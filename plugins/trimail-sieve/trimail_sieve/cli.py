@@ -126,7 +126,12 @@ def _read(name: str) -> bytes:
 def _checked(config: Config, name: str) -> bytes:
     source = _read(name)
     try:
-        compile_script(source, max_bytes=settings_of(config).max_script_bytes)
+        settings = settings_of(config)
+        compile_script(
+            source,
+            max_bytes=settings.max_script_bytes,
+            allow_redirect=settings.max_redirects > 0,
+        )
     except ScriptError as exc:
         raise SieveCliError(f"{name}: {exc}") from None
     return source

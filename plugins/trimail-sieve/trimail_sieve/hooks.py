@@ -1,11 +1,13 @@
 """`SievePlugin`: the hooks. Runs each local user's script at delivery
-(`trimail.hookspecs.trimail_local_delivery`) and sends vacation responses via the outbox.
+(`trimail.hookspecs.trimail_local_delivery`) and sends vacation responses and redirected
+messages via the outbox.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import email.utils
 import hashlib
 import logging
 import re
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING
 from trimail.mail.reply import Reply
 from trimail.plugins import ConfigTable, Outbox, hookimpl
 from trimail.verdicts import DeliveryVerdict, Reject
-from trimail_sieve import vacation
+from trimail_sieve import redirect, vacation
 from trimail_sieve.interpreter import MessageData, Outcome, SieveRuntimeError, run
 from trimail_sieve.script import Script, ScriptError, compile_script
 from trimail_sieve.settings import TABLE, SieveSettings
@@ -128,9 +130,11 @@ class SievePlugin:
             None when the user has no script (the implicit keep); otherwise where to
             store the copy and with which flags, a discard, or a reject (550 5.7.1).
 
-        Error handling: a broken stored script, a runtime error or a database error
-        gives the implicit keep and one log line (RFC 5228 §2.10.6); a vacation
-        response that cannot be sent is logged; nothing here fails the delivery.
+        Error handling: a broken stored script, a runtime error (a redirect loop, too
+        many redirects) or a database error gives the implicit keep and one log line
+        (RFC 5228 §2.10.6); a vacation response that cannot be sent is logged; a
+        redirect that cannot be sent is logged and the implicit keep restored, so the
+        message is never lost; nothing here fails the delivery.
         """
         if self.store is None or self.settings is None:
             return None
@@ -146,12 +150,14 @@ class SievePlugin:
                 message,
                 envelope_from=_path_text(envelope.reverse_path),
                 envelope_to=_path_text(forward_path),
+                user_address=address,
             )
             outcome = run(
                 self.compiled(stored.source),
                 data,
                 default_mailbox=mailbox_name,
                 max_actions=self.settings.max_actions,
+                max_redirects=self.settings.max_redirects,
             )
         except (ScriptError, SieveRuntimeError) as exc:
             log.warning("%s: script error, message kept: %s", address, exc)
@@ -161,6 +167,8 @@ class SievePlugin:
             return None
         if outcome.vacation is not None:
             self.respond(outcome, data, account_id, address, _path_text(forward_path))
+        if outcome.redirects and not self.send_on(outcome, message, data, address):
+            outcome = outcome.with_implicit_keep(mailbox_name)
         return verdict(outcome, address)
 
     def compiled(self, source: bytes) -> Script:
@@ -170,14 +178,23 @@ class SievePlugin:
             ScriptError: the stored script is broken (e.g. the limits changed).
         """
         assert self.settings is not None
-        key = hashlib.sha256(source).digest() + self.settings.max_script_bytes.to_bytes(8)
+        allow_redirect = self.settings.max_redirects > 0
+        key = (
+            hashlib.sha256(source).digest()
+            + self.settings.max_script_bytes.to_bytes(8)
+            + allow_redirect.to_bytes(1)
+        )
         with self._cache_lock:
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
         if cached is None:
             try:
-                cached = compile_script(source, max_bytes=self.settings.max_script_bytes)
+                cached = compile_script(
+                    source,
+                    max_bytes=self.settings.max_script_bytes,
+                    allow_redirect=allow_redirect,
+                )
             except ScriptError as exc:
                 cached = exc
             with self._cache_lock:
@@ -187,6 +204,48 @@ class SievePlugin:
         if isinstance(cached, ScriptError):
             raise cached
         return cached
+
+    def send_on(self, outcome: Outcome, message: bytes, data: MessageData, address: str) -> bool:
+        """Send *message* on to each of the outcome's redirect addresses (RFC 5228 §4.2),
+        one outbox message per address, from the user's own address (``<>`` for a
+        message that came with ``<>``), with `trimail_sieve.redirect.LOOP_FIELD` on top.
+
+        Returns:
+            True if every redirect was queued; False if any was not (no outbox, the
+            outbox refused or failed): the caller then restores the implicit keep.
+
+        Error handling: never raises; each failure is one log line.
+        """
+        if self.outbox is None:
+            log.error("%s: no outbox, redirect not sent, message kept", address)
+            return False
+        sender = redirect.envelope_sender(data.envelope_from, address)
+        try:
+            message_id = None
+            if not data.headers.exists("message-id"):  # RFC 5322 §3.6.4 SHOULD have one
+                message_id = email.utils.make_msgid(domain=address.rpartition("@")[2])
+            body = redirect.redirected_message(message, user_address=address, message_id=message_id)
+        except Exception:  # a bug: still keep the message
+            log.exception("%s: cannot prepare the redirect, message kept", address)
+            return False
+        sent_all = True
+        for recipient in outcome.redirects:
+            try:
+                queue_id = self.outbox.send(
+                    reverse_path=sender, recipients=[recipient], message=body
+                )
+            except Exception as exc:
+                log.error("%s: redirect to <%s> failed, message kept: %s", address, recipient, exc)
+                sent_all = False
+                continue
+            log.info(
+                "%s: redirected to <%s> from <%s>, queued as %s",
+                address,
+                recipient,
+                sender,
+                queue_id,
+            )
+        return sent_all
 
     def respond(
         self, outcome: Outcome, data: MessageData, account_id: str, address: str, to: str

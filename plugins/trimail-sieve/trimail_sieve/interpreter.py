@@ -1,5 +1,6 @@
 """Run a checked script against one message: the tests, the actions and the implicit keep
-(RFC 5228 §2.10), imap4flags' internal variable (RFC 5232 §3), reject (RFC 5429) and
+(RFC 5228 §2.10), imap4flags' internal variable (RFC 5232 §3), reject (RFC 5429),
+redirect (RFC 5228 §4.2, RFC 3894 ``:copy``; recorded here, the plugin sends) and
 vacation (RFC 5230; only recorded here, `trimail_sieve.vacation` decides and sends).
 
 Pure: no I/O, no clock. A runtime error raises `SieveRuntimeError`; the caller then
@@ -12,6 +13,7 @@ import attrs
 
 from trimail_sieve.flags import merge_flags
 from trimail_sieve.message import Address, Headers
+from trimail_sieve.redirect import LOOP_FIELD, loop_detected
 from trimail_sieve.script import (
     AddressTest,
     AllOf,
@@ -28,6 +30,7 @@ from trimail_sieve.script import (
     If,
     Keep,
     Not,
+    Redirect,
     RejectAction,
     Script,
     SizeTest,
@@ -38,9 +41,10 @@ from trimail_sieve.script import (
 
 
 class SieveRuntimeError(Exception):
-    """The script failed while running (RFC 5228 §2.10.6): too many actions, or actions
-    that exclude each other (reject with keep, fileinto or vacation, RFC 5429 §2.2; two
-    vacations, RFC 5230 §4). The message is for the log."""
+    """The script failed while running (RFC 5228 §2.10.6): too many actions or redirects,
+    actions that exclude each other (reject with keep, fileinto, redirect or vacation,
+    RFC 5429 §2.2; two vacations, RFC 5230 §4), or a redirect loop (RFC 5228 §4.2). The
+    message is for the log."""
 
 
 @attrs.frozen(kw_only=True)
@@ -52,21 +56,27 @@ class MessageData:
         size: the message's size in octets (RFC 5228 §5.9).
         envelope_from: the reverse-path ``local@domain``, ``""`` for ``<>``.
         envelope_to: the forward-path that reached this user (RFC 5228 §5.4).
+        user_address: the user's own address (``local@domain``), ``""`` if unknown; with
+            *envelope_to*, what a redirect loop field is compared with.
     """
 
     headers: Headers
     size: int
     envelope_from: str
     envelope_to: str
+    user_address: str = ""
 
     @classmethod
-    def from_message(cls, message: bytes, *, envelope_from: str, envelope_to: str) -> MessageData:
+    def from_message(
+        cls, message: bytes, *, envelope_from: str, envelope_to: str, user_address: str = ""
+    ) -> MessageData:
         """Parse the header section of *message* (RFC 5322 bytes)."""
         return cls(
             headers=Headers.parse(message),
             size=len(message),
             envelope_from=envelope_from,
             envelope_to=envelope_to,
+            user_address=user_address,
         )
 
 
@@ -88,16 +98,45 @@ class Outcome:
             discarded or rejected.
         reject: the reject reason (RFC 5429), or None.
         vacation: the vacation action to consider (RFC 5230), or None.
+        redirects: forward-paths to send the message on to (RFC 5228 §4.2), each once
+            (§2.10.3), in script order.
         implicit_keep: True if the implicit keep was not cancelled (RFC 5228 §2.10.2).
+        keep_flags: the imap4flags variable at the end: the flags of the implicit keep
+            (RFC 5232 §3), also when it is restored after a failed redirect.
     """
 
     deliveries: tuple[Delivery, ...] = ()
     reject: str | None = None
     vacation: Vacation | None = None
+    redirects: tuple[str, ...] = ()
     implicit_keep: bool = True
+    keep_flags: tuple[str, ...] = ()
+
+    def with_implicit_keep(self, mailbox: str) -> Outcome:
+        """This outcome with the implicit keep restored into *mailbox* (a redirect that
+        could not be sent must not lose the message); unchanged if it was not cancelled.
+        """
+        if self.implicit_keep:
+            return self
+        deliveries = list(self.deliveries)
+        for index, delivery in enumerate(deliveries):
+            if delivery.mailbox == mailbox:  # one copy per mailbox, flags merged
+                flags = merge_flags(delivery.flags, self.keep_flags, "addflag")
+                deliveries[index] = Delivery(mailbox=mailbox, flags=flags)
+                break
+        else:
+            deliveries.append(Delivery(mailbox=mailbox, flags=self.keep_flags))
+        return attrs.evolve(self, deliveries=tuple(deliveries), implicit_keep=True)
 
 
-def run(script: Script, message: MessageData, *, default_mailbox: str, max_actions: int) -> Outcome:
+def run(
+    script: Script,
+    message: MessageData,
+    *,
+    default_mailbox: str,
+    max_actions: int,
+    max_redirects: int = 4,
+) -> Outcome:
     """Run *script* on *message*.
 
     Args:
@@ -106,6 +145,7 @@ def run(script: Script, message: MessageData, *, default_mailbox: str, max_actio
         default_mailbox: where ``keep`` and the implicit keep store (``INBOX``, or what
             the message filters chose, e.g. ``Junk``).
         max_actions: most actions one run may take.
+        max_redirects: most distinct redirect addresses one run may send to.
 
     Returns:
         The decision.
@@ -113,16 +153,25 @@ def run(script: Script, message: MessageData, *, default_mailbox: str, max_actio
     Raises:
         SieveRuntimeError: see the class; the caller keeps the message (§2.10.6).
     """
-    state = _Run(message=message, default_mailbox=default_mailbox, max_actions=max_actions)
+    state = _Run(
+        message=message,
+        default_mailbox=default_mailbox,
+        max_actions=max_actions,
+        max_redirects=max_redirects,
+    )
     state.block(script.commands)
     return state.outcome()
 
 
 class _Run:
-    def __init__(self, *, message: MessageData, default_mailbox: str, max_actions: int) -> None:
+    def __init__(
+        self, *, message: MessageData, default_mailbox: str, max_actions: int, max_redirects: int
+    ) -> None:
         self.message = message
         self.default_mailbox = default_mailbox
         self.max_actions = max_actions
+        self.max_redirects = max_redirects
+        self.redirects: dict[str, str] = {}  # lower-cased address -> address
         self.actions = 0
         self.flags: tuple[str, ...] = ()  # imap4flags' internal variable (RFC 5232 §3)
         self.copies: dict[str, tuple[str, ...]] = {}
@@ -138,7 +187,11 @@ class _Run:
             self.store(self.default_mailbox, self.flags)
         deliveries = tuple(Delivery(mailbox=m, flags=f) for m, f in self.copies.items())
         return Outcome(
-            deliveries=deliveries, vacation=self.vacation, implicit_keep=self.implicit_keep
+            deliveries=deliveries,
+            vacation=self.vacation,
+            redirects=tuple(self.redirects.values()),
+            implicit_keep=self.implicit_keep,
+            keep_flags=self.flags,
         )
 
     def count(self, what: str) -> None:
@@ -176,6 +229,8 @@ class _Run:
             self.keep(command.mailbox, command.flags, cancel=not command.copy)
         elif isinstance(command, Discard):
             self.implicit_keep = False  # RFC 5228 §4.4
+        elif isinstance(command, Redirect):
+            self.redirect(command)
         elif isinstance(command, RejectAction):
             self.do_reject(command.reason)
         elif isinstance(command, Vacation):
@@ -191,11 +246,30 @@ class _Run:
         if cancel:
             self.implicit_keep = False  # RFC 5228 §2.10.2, RFC 3894 §3 for :copy
 
+    def redirect(self, command: Redirect) -> None:
+        if self.reject is not None:
+            raise SieveRuntimeError("reject cannot be combined with redirect (RFC 5429 §2.2)")
+        mine = (self.message.user_address, self.message.envelope_to)
+        if loop_detected(self.message.headers, mine):  # RFC 5228 §4.2: a loop is an error
+            raise SieveRuntimeError(
+                f"mail loop: the message already has {LOOP_FIELD} for this user,"
+                f" not redirected to <{command.address}> again"
+            )
+        key = command.address.lower()
+        if key not in self.redirects:  # RFC 5228 §2.10.3: the same address once
+            if len(self.redirects) >= self.max_redirects:
+                raise SieveRuntimeError(f"more than {self.max_redirects} redirects")
+            self.redirects[key] = command.address
+        if not command.copy:
+            self.implicit_keep = False  # RFC 5228 §2.10.2, RFC 3894 §3 for :copy
+
     def do_reject(self, reason: str) -> None:
         if self.reject is not None:
             raise SieveRuntimeError("reject was executed twice (RFC 5429 §2.2)")
         if self.kept:
             raise SieveRuntimeError("reject cannot be combined with keep or fileinto")
+        if self.redirects:
+            raise SieveRuntimeError("reject cannot be combined with redirect (RFC 5429 §2.2)")
         if self.vacation is not None:
             raise SieveRuntimeError("reject cannot be combined with vacation (RFC 5429)")
         self.reject = reason

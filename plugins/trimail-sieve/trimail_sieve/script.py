@@ -21,13 +21,14 @@ from sievelib.parser import Parser
 from trimail_sieve.flags import FlagError, normalize_flags
 from trimail_sieve.grammar import GrammarError, check_grammar
 from trimail_sieve.matching import ASCII_CASEMAP, COMPARATORS, Match, MatchType
+from trimail_sieve.redirect import AddressError, parse_address
 
 MAX_NESTING = 32  # blocks and tests inside one another; real scripts use 3 or 4
 
 CAPABILITIES = (
     "comparator-i;ascii-casemap",  # RFC 5228 §2.7.3, always available
     "comparator-i;octet",
-    "copy",  # RFC 3894: fileinto :copy
+    "copy",  # RFC 3894: fileinto :copy, redirect :copy
     "envelope",  # RFC 5228 §5.4
     "fileinto",  # RFC 5228 §4.1
     "imap4flags",  # RFC 5232
@@ -217,6 +218,15 @@ class FileInto:
 
 
 @attrs.frozen(kw_only=True)
+class Redirect:
+    """``redirect`` (RFC 5228 §4.2), with ``:copy`` (RFC 3894); *address* is the checked
+    forward-path ``local@domain`` (`trimail_sieve.redirect.parse_address`)."""
+
+    address: str
+    copy: bool = False
+
+
+@attrs.frozen(kw_only=True)
 class RejectAction:
     """``reject`` (RFC 5429 §2.2) with its reason."""
 
@@ -244,7 +254,7 @@ class FlagAction:
     flags: tuple[str, ...]
 
 
-Command = If | Stop | Keep | Discard | FileInto | RejectAction | Vacation | FlagAction
+Command = If | Stop | Keep | Discard | FileInto | Redirect | RejectAction | Vacation | FlagAction
 
 
 @attrs.frozen(kw_only=True)
@@ -263,29 +273,45 @@ class Script:
 # -- compiling -------------------------------------------------------------------------
 
 
-def compile_script(source: bytes, *, max_bytes: int = 64 * 1024) -> Script:
+def compile_script(
+    source: bytes, *, max_bytes: int = 64 * 1024, allow_redirect: bool = True
+) -> Script:
     """Parse and check a Sieve script (RFC 5228 §8, with the extensions of `CAPABILITIES`).
 
     Args:
         source: the script (UTF-8, RFC 5228 §2.2; any line ends).
         max_bytes: the largest script accepted, in octets.
+        allow_redirect: False refuses ``redirect`` (the ``max_redirects = 0`` policy).
 
     Returns:
         The checked script.
 
     Raises:
         ScriptError: too large, a syntax error (with line and column), an unknown
-            capability, ``require`` after other commands, an unsupported command
-            (``redirect``), a bad argument value, or nesting deeper than `MAX_NESTING`.
+            capability, ``require`` after other commands, an unsupported command, a bad
+            argument value (a ``redirect`` address that is not a valid address, RFC 5228
+            §4.2), ``redirect`` when not allowed, or nesting deeper than `MAX_NESTING`.
     """
     if len(source) > max_bytes:
         raise ScriptError(f"the script is {len(source)} octets, over the limit of {max_bytes}")
     tree = _parse(source)
     capabilities = _check_require(tree, source)
     body = [cmd for cmd in tree if cmd.name != "require"]
-    return Script(
-        commands=_block(body, depth=0, source=source), capabilities=frozenset(capabilities)
-    )
+    commands = _block(body, depth=0, source=source)
+    if not allow_redirect and _uses_redirect(commands):
+        raise _error(
+            "redirect is not allowed on this server (max_redirects = 0)", source, "redirect"
+        )
+    return Script(commands=commands, capabilities=frozenset(capabilities))
+
+
+def _uses_redirect(commands: tuple[Command, ...]) -> bool:
+    for command in commands:
+        if isinstance(command, Redirect):
+            return True
+        if isinstance(command, If) and any(_uses_redirect(b) for _t, b in command.branches):
+            return True
+    return False
 
 
 def _parse(source: bytes) -> list[Any]:
@@ -407,6 +433,8 @@ def _action(cmd: Any, source: bytes) -> Command:
         mailbox = _mailbox(_string(args["mailbox"]), source)
         flags = _flag_arg(extra, "flags", source) if "flags" in args else None
         return FileInto(mailbox=mailbox, flags=flags, copy="copy" in args)
+    if name == "redirect":
+        return Redirect(address=_redirect_address(args["address"], source), copy="copy" in args)
     if name == "reject":
         return RejectAction(reason=_string(args["text"]))
     if name == "vacation":
@@ -418,6 +446,19 @@ def _action(cmd: Any, source: bytes) -> Command:
     if name == "require":
         raise _error("require must come before any other command", source, "require")
     raise _error(f"{name} is not supported by this server", source, name)
+
+
+def _redirect_address(raw: Any, source: bytes) -> str:
+    """The checked address of ``redirect`` (RFC 5228 §4.2: a constant string is checked
+    when the script is stored; this server has no variables, so every one is)."""
+    text = _string(raw)
+    try:
+        return parse_address(text)
+    except AddressError as exc:
+        line, column = _locate(source, str(raw))
+        raise ScriptError(
+            f"redirect: {text!r} is not a valid address: {exc}", line=line, column=column
+        ) from None
 
 
 def _vacation(args: dict[str, Any], extra: dict[str, Any], source: bytes) -> Vacation:

@@ -21,6 +21,11 @@ def _actions(_inst: object, _attribute: attrs.Attribute[int], value: int) -> Non
         raise ValueError(f"max_actions: {value} is outside 1..1000")
 
 
+def _redirects(_inst: object, _attribute: attrs.Attribute[int], value: int) -> None:
+    if not 0 <= value <= 100:
+        raise ValueError(f"max_redirects: {value} is outside 0..100 (0 forbids redirect)")
+
+
 def _days(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
     if not 1 <= value <= 3650:  # RFC 5230 §4.1: at least one day
         raise ValueError(f"{attribute.name}: {value} is outside 1..3650 days")
@@ -34,8 +39,11 @@ class SieveSettings:
         max_script_bytes: largest script accepted (``trimail sieve put``) and run, in
             octets (default 64 KiB).
         max_actions: most actions one run may take (keep, fileinto, discard, reject,
-            vacation, setflag/addflag/removeflag); one more is a runtime error, which
+            redirect, vacation, setflag/addflag/removeflag); one more is a runtime error, which
             means the implicit keep (RFC 5228 §2.10.6).
+        max_redirects: most distinct addresses one run may ``redirect`` to (Pigeonhole's
+            ``sieve_max_redirects``, default 4); one more is a runtime error (implicit
+            keep, nothing sent). 0 forbids ``redirect``: such scripts are refused.
         vacation_min_days: the smallest ``:days`` honoured (RFC 5230 §4.1: at least 1);
             smaller values are raised to it.
         vacation_max_days: the largest ``:days`` honoured; larger values are lowered.
@@ -43,6 +51,7 @@ class SieveSettings:
 
     max_script_bytes: int = attrs.field(default=64 * 1024, validator=_script_bytes)
     max_actions: int = attrs.field(default=32, validator=_actions)
+    max_redirects: int = attrs.field(default=4, validator=_redirects)
     vacation_min_days: int = attrs.field(default=1, validator=_days)
     vacation_max_days: int = attrs.field(default=60, validator=_days)
 
