@@ -303,7 +303,9 @@ def trimail_local_delivery(
     (Sieve, RFC 5228, belongs here).
 
     Called once per local account of a received message, after the message filters
-    accepted it, in a worker thread; every account of an alias or several RCPTs to
+    accepted it, in a worker thread, and for queued mail to local users (DSNs, a
+    plugin's outbox messages, Sieve redirects; ``session.listener`` is
+    ``"internal"``, and the message filters did not run for those); every account of an alias or several RCPTs to
     the same user get one call each (per account, not per RCPT). Stops at the first
     non-None result: one plugin decides for a user.
 

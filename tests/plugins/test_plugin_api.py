@@ -171,6 +171,8 @@ def test_hooks_of_a_running_server(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         )[0]
         assert b"Return-Path: <>" in notice
         deliveries = [json.loads(line) for line in (state / "deliveries").read_text().splitlines()]
+        # queued mail to a local user (here the DSN to bob) goes through the hook too
+        assert any(d["address"] == "bob@example.org" for d in deliveries)
         assert {
             "to": "alice@example.org",
             "address": "alice@example.org",

@@ -224,7 +224,7 @@ class LocalDelivery:
         local = [r for r in recipients if not r.remote]
         prefix = return_path_header(envelope.reverse_path) + common
         mailbox_name = verdict.mailbox_name or INBOX
-        plans = await self._plan_local(session, envelope, local, content, prefix, mailbox_name)
+        plans = await self.plan_local(session, envelope, local, content, prefix, mailbox_name)
         if isinstance(plans, Reject):
             return plans
         temporary = [p.reject for p in plans.values() if p.reject and p.reject.reply.code < 500]
@@ -274,7 +274,7 @@ class LocalDelivery:
                 )
         return None
 
-    async def _plan_local(
+    async def plan_local(
         self,
         session: SessionInfo,
         envelope: Envelope,

@@ -12,7 +12,7 @@ from trimail.mail.address import NULL_PATH, Mailbox, ReversePath
 from trimail.mail.envelope import Envelope
 from trimail.server.delivery import DeliveryError, RoutedRecipient
 from trimail.server.queue_runner import new_queue_id
-from trimail.server.session_info import SessionInfo
+from trimail.server.session_info import INTERNAL
 from trimail.smtp import PathError, parse_path
 
 if TYPE_CHECKING:
@@ -20,10 +20,6 @@ if TYPE_CHECKING:
 
 MAX_RECIPIENTS = 100  # per message sent by a plugin
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
-
-_INTERNAL = SessionInfo(
-    listener="internal", peer_host="127.0.0.1", peer_port=0, local_host="127.0.0.1", local_port=0
-)
 
 
 class QueueOutbox:
@@ -67,7 +63,7 @@ class QueueOutbox:
         try:
             trio.from_thread.run(
                 self.delivery.enqueue_new,
-                _INTERNAL,
+                INTERNAL,
                 envelope,
                 routed,
                 message,

@@ -30,6 +30,7 @@ import trio
 from trimail.mail.address import NULL_PATH, Mailbox
 from trimail.mail.dsn import DsnMailParams, DsnRcptParams
 from trimail.mail.envelope import Envelope
+from trimail.mail.reply import Reply
 from trimail.mail.trace import return_path_header
 from trimail.plugins import QueueEvent, QueueEventKind
 from trimail.queue.dsn import RecipientStatus, build_dsn, is_status, return_content_for
@@ -44,8 +45,9 @@ from trimail.queue.schedule import (
 )
 from trimail.queue.spool import QueuedRecipient, QueueEntry, Spool, SpoolError
 from trimail.server.delivery import INBOX, LocalDelivery, RoutedRecipient
+from trimail.server.session_info import INTERNAL
 from trimail.users.db import Resolution
-from trimail.verdicts import Reject
+from trimail.verdicts import DeliveryVerdict, Reject
 
 log = logging.getLogger("trimail.queue")
 
@@ -383,6 +385,8 @@ class QueueRunner:
     async def _deliver_local(
         self, entry: QueueEntry, recipients: Sequence[QueuedRecipient], message: bytes
     ) -> list[RecipientResult]:
+        """Store queued mail for local recipients (DSNs, plugins' outbox messages),
+        through the per-user delivery hook (Sieve) as mail from a client would."""
         results = []
         when = datetime.datetime.now(datetime.UTC).astimezone()
         prefix = return_path_header(entry.reverse_path or NULL_PATH)
@@ -393,11 +397,32 @@ class QueueRunner:
                     _result(recipient, Outcome.PERMANENT, "550 5.1.1 No such user here", "5.1.1")
                 )
                 continue
+            envelope = Envelope(
+                reverse_path=entry.reverse_path or NULL_PATH,
+                forward_paths=(recipient.forward_path,),
+                smtputf8=entry.smtputf8,
+            )
+            routed = RoutedRecipient(forward_path=recipient.forward_path, account_ids=accounts)
+            plans = await self.local.plan_local(
+                INTERNAL, envelope, [routed], message, prefix, INBOX
+            )
+            refusal = _refusal(plans, accounts)
+            if refusal is not None:
+                outcome = Outcome.TEMPORARY if refusal.code < 500 else Outcome.PERMANENT
+                status = refusal.enhanced_status or ("4.3.0" if refusal.code < 500 else "5.0.0")
+                text = f"{refusal.code} {status} {refusal.text}"
+                results.append(_result(recipient, outcome, text, status))
+                continue
+            assert not isinstance(plans, Reject)
             try:
-                for account_id in accounts:
-                    await trio.to_thread.run_sync(
-                        self.local.store_one, account_id, INBOX, message, prefix, when
-                    )
+                for account_id, plan in plans.items():
+                    if plan.discard or plan.reject is not None:
+                        continue
+                    for name in dict.fromkeys(plan.mailboxes or (INBOX,)):
+                        flags = plan.flags_by_mailbox.get(name, plan.flags)
+                        await trio.to_thread.run_sync(
+                            self.local.store_one, account_id, name, message, prefix, when, flags
+                        )
             except Exception as exc:
                 log.exception(
                     "queue %s: local delivery to <%s> failed",
@@ -590,6 +615,20 @@ def _result(
     return RecipientResult(
         forward_path=recipient.forward_path, outcome=outcome, reply=reply, status=status
     )
+
+
+def _refusal(plans: dict[str, DeliveryVerdict] | Reject, accounts: Sequence[str]) -> Reply | None:
+    """Why a local recipient of a queued message is not delivered: the delivery hook
+    failed (4xx), a user asked to try later (4xx), or every account refused (5xx)."""
+    if isinstance(plans, Reject):
+        return plans.reply
+    rejects = [p.reject.reply for p in plans.values() if p.reject is not None]
+    later = [r for r in rejects if r.code < 500]
+    if later:
+        return later[0]
+    if accounts and len(rejects) == len(plans):
+        return rejects[0]
+    return None
 
 
 _EVENT_KINDS = {
