@@ -95,7 +95,8 @@ def trimail_shutdown(context: PluginContext) -> None:
     """Release what `trimail_startup` set up (close databases, stop clients).
 
     Called once per worker process on a graceful stop, after the listeners closed
-    and the sessions ended, in the main thread. Exceptions are logged and ignored.
+    and the sessions ended, in a worker thread, bounded by ``plugin_timeout_seconds``
+    (a plugin still busy then is left behind). Exceptions are logged and ignored.
 
     .. versionadded:: 1.0
     """
@@ -182,8 +183,10 @@ def trimail_smtp_connect(session: SessionInfo) -> Reject | None:
 
     Called once per connection, in a worker thread, before the 220 greeting (a
     DNS blocklist check belongs here). Every implementation runs; the first Reject
-    (in pluggy call order) is used: the client is greeted with its reply (554 is
-    usual, RFC 5321 §3.1) and disconnected.
+    (in pluggy call order) is used: the client is greeted with its reply and
+    disconnected. Only 554 (refused) and 421 (try later) may answer a connection
+    (RFC 5321 §3.1): another 5xx code is sent as 554, a 4xx code as 421, and a
+    hook that raises or times out gets the client 421 4.3.0.
 
     Args:
         session: the peer address, listener name and TLS/auth state.
@@ -305,9 +308,9 @@ def trimail_local_delivery(
     Called once per local account of a received message, after the message filters
     accepted it, in a worker thread, and for queued mail to local users (DSNs, a
     plugin's outbox messages, Sieve redirects; ``session.listener`` is
-    ``"internal"``, and the message filters did not run for those); every account of an alias or several RCPTs to
-    the same user get one call each (per account, not per RCPT). Stops at the first
-    non-None result: one plugin decides for a user.
+    ``"internal"``, and the message filters did not run for those). Every account
+    of an alias, or several RCPTs to the same user, get one call each (per account,
+    not per RCPT). Stops at the first non-None result: one plugin decides for a user.
 
     Args:
         session: connection state.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import importlib
 import importlib.metadata
+import inspect
 import re
 import sys
 import types
@@ -244,6 +245,27 @@ class Plugins(pluggy.PluginManager):
         return infos
 
 
+def _register(pm: Plugins, plugin: object, name: str, where: str) -> None:
+    """Register *plugin*, refusing hooks pluggy or trimail cannot call.
+
+    Raises:
+        PluginError: an unknown hook or argument name (pluggy's check), or an
+            ``async def`` hook (hooks are plain functions, `trimail.hookspecs`).
+    """
+    try:
+        pm.register(plugin, name=name)
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        raise PluginError(f"{where}: {exc}") from None
+    for caller in pm.get_hookcallers(plugin) or ():
+        for impl in caller.get_hookimpls():
+            if impl.plugin is plugin and inspect.iscoroutinefunction(impl.function):
+                pm.unregister(plugin)
+                raise PluginError(
+                    f"{where}: hook {caller.name} is async def; trimail hooks are plain "
+                    "functions called in worker threads (they may block)"
+                )
+
+
 def _hook_names(plugin: object) -> tuple[str, ...]:
     names = (n for n in dir(plugin) if n.startswith("trimail_"))
     return tuple(sorted(n for n in names if hasattr(getattr(plugin, n), "trimail_impl")))
@@ -282,7 +304,7 @@ def make_plugin_manager(config: Config, *, load_entry_points: bool = True) -> Pl
         except Exception as exc:
             raise PluginError(f"plugins: {name!r} cannot be imported: {exc}") from None
         if pm.get_plugin(name) is None and not pm.is_registered(module):
-            pm.register(module, name=name)
+            _register(pm, module, name, f"plugins: {name!r}")
             pm.sources[name] = ("config", "")
             if not pm.get_hookcallers(module):
                 raise PluginError(
@@ -315,7 +337,7 @@ def register_entry_points(pm: Plugins) -> None:
                 ) from None
             if pm.is_registered(plugin):
                 continue
-            pm.register(plugin, name=ep.name)
+            _register(pm, plugin, ep.name, f"entry point {ep.name!r} of {dist.metadata['name']}")
             pm.sources[ep.name] = (
                 "entry point",
                 f"{dist.metadata['name']} {dist.version}",
@@ -328,7 +350,12 @@ def _validate_tables(pm: Plugins, config: Config) -> None:
     declared: dict[str, str] = {}
     off: list[str] = []
     for impl in pm.hook.trimail_config_table.get_hookimpls():
-        table = impl.function()
+        try:
+            table = impl.function()
+        except Exception as exc:
+            raise PluginError(
+                f"plugin {impl.plugin_name!r}: trimail_config_table failed: {exc}"
+            ) from None
         if table is None:
             continue
         if not isinstance(table, ConfigTable) or not _TABLE_NAME.fullmatch(table.name):

@@ -1,8 +1,13 @@
-"""What envelope and message filters answer (the values hook implementations return)."""
+"""What envelope and message filters answer (the values hook implementations return).
+
+The classes check their fields when they are made, so a plugin that builds a wrong
+verdict (a str where a tuple of mailbox names belongs) raises in its own hook, which
+the server turns into a 451 tempfail and a log line naming the hook.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 import attrs
@@ -26,6 +31,30 @@ class Reject:
             raise ValueError("a Reject needs a 4xx or 5xx reply")
 
 
+def _strings(value: Iterable[str], what: str) -> tuple[str, ...]:
+    """*value* as a tuple of str; a lone str (not a tuple of them) is refused."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"{what}: a tuple of str, not {value!r}")
+    items = tuple(value)
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"{what}: {item!r} is not a str")
+    return items
+
+
+def _header_fields(value: Iterable[str]) -> tuple[str, ...]:
+    return _strings(value, "add_headers")
+
+
+def _mailbox_names(value: Iterable[str]) -> tuple[str, ...]:
+    return _strings(value, "mailboxes")
+
+
+def _optional_reject(_inst: object, _attribute: object, value: Reject | None) -> None:
+    if value is not None and not isinstance(value, Reject):
+        raise TypeError(f"reject: a trimail.verdicts.Reject or None, not {value!r}")
+
+
 @attrs.frozen(kw_only=True)
 class MessageVerdict:
     """A message filter's answer (the MDA step, after DATA).
@@ -38,13 +67,26 @@ class MessageVerdict:
             created if missing. The last filter that sets one wins.
     """
 
-    reject: Reject | None = None
-    add_headers: tuple[str, ...] = ()
-    mailbox_name: str | None = None
+    reject: Reject | None = attrs.field(default=None, validator=_optional_reject)
+    add_headers: tuple[str, ...] = attrs.field(default=(), converter=_header_fields)
+    mailbox_name: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(str))
+    )
 
 
-def _read_only(flags: Mapping[str, frozenset[str]]) -> Mapping[str, frozenset[str]]:
-    return MappingProxyType(dict(flags))
+def _flag_set(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(_strings(value, "flags"))
+
+
+def _read_only(flags: Mapping[str, Iterable[str]]) -> Mapping[str, frozenset[str]]:
+    if not isinstance(flags, Mapping):
+        raise TypeError(f"flags_by_mailbox: a mapping of mailbox name to flags, not {flags!r}")
+    checked = {}
+    for name, value in flags.items():
+        if not isinstance(name, str):
+            raise TypeError(f"flags_by_mailbox: {name!r} is not a mailbox name")
+        checked[name] = _flag_set(value)
+    return MappingProxyType(checked)
 
 
 @attrs.frozen(kw_only=True)
@@ -68,10 +110,10 @@ class DeliveryVerdict:
             the end of DATA, nothing is stored, and every recipient is retried.
     """
 
-    mailboxes: tuple[str, ...] = ()
-    flags: frozenset[str] = frozenset()
+    mailboxes: tuple[str, ...] = attrs.field(default=(), converter=_mailbox_names)
+    flags: frozenset[str] = attrs.field(default=frozenset(), converter=_flag_set)
     flags_by_mailbox: Mapping[str, frozenset[str]] = attrs.field(
         factory=dict, converter=_read_only, hash=False
     )
-    discard: bool = False
-    reject: Reject | None = None
+    discard: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    reject: Reject | None = attrs.field(default=None, validator=_optional_reject)

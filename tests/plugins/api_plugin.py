@@ -58,6 +58,14 @@ class ApiTestPlugin:
         self._record("lifecycle", "shutdown")
 
     @hookimpl
+    def trimail_smtp_connect(self, session: Any) -> Reject | None:
+        if session.peer_host == "127.0.0.3":
+            raise RuntimeError("a plugin bug at connect time")
+        if session.peer_host == "127.0.0.4":  # 450 is no greeting code: sent as 421
+            return Reject(reply=Reply(code=450, enhanced_status="4.7.0", text="Later"))
+        return None
+
+    @hookimpl
     def trimail_smtp_rcpt_to(self, forward_path: Any) -> Reject | None:
         if forward_path.local_part.startswith("slow"):
             time.sleep(self.settings.slow_seconds)

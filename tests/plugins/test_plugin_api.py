@@ -143,6 +143,10 @@ def test_hooks_of_a_running_server(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                     b"Subject: later\r\n\r\nx\r\n",
                 )
             assert later.value.smtp_code == 451
+        for source, code in (("127.0.0.3", 421), ("127.0.0.4", 421)):  # connect hook
+            with pytest.raises(smtplib.SMTPConnectError) as refused_at_connect:
+                smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=10, source_address=(source, 0))
+            assert refused_at_connect.value.smtp_code == code
         (filed,) = stored_messages(srv, "alice@example.org", "Filed")
         (inbox,) = stored_messages(srv, "alice@example.org")
         assert filed == inbox and filed.endswith(b"Subject: filed\r\n\r\nx\r\n")
@@ -164,7 +168,7 @@ def test_hooks_of_a_running_server(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             what="the DSN for the refused recipient",
         )[0]
         assert b"Final-Recipient: rfc822; refuser@example.org" in dsn
-        assert b"Action: failed" in dsn and b"5.7.1" in dsn and b"Not wanted here" in dsn
+        assert b"Action: failed" in dsn and b"smtp; 550 5.7.1 Not wanted here" in dsn
         notice = wait_for(
             lambda: [m for m in stored_messages(srv, "carol@example.org") if b"you have mail" in m],
             what="the outbox notice",

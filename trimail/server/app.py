@@ -279,7 +279,7 @@ async def serve(
         try:
             await _accept_until_stopped(server, bound, task_status)
         finally:
-            stop_plugins(plugins, context)
+            await stop_plugins_in_time(plugins, context)
         log.info("stopped")
     finally:
         users.close()
@@ -361,7 +361,7 @@ def start_plugins(plugins: Plugins, context: PluginContext) -> None:
     for impl in reversed(plugins.hook.trimail_startup.get_hookimpls()):
         try:
             call_impl(impl, context=context)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             log.debug("plugin %s failed to start", impl.plugin_name, exc_info=True)
             raise PluginError(f"plugin {impl.plugin_name}: cannot start: {exc}") from None
 
@@ -371,8 +371,18 @@ def stop_plugins(plugins: Plugins, context: PluginContext) -> None:
     for impl in plugins.hook.trimail_shutdown.get_hookimpls():
         try:
             call_impl(impl, context=context)
-        except Exception:
+        except (Exception, SystemExit):
             log.exception("plugin %s failed to shut down", impl.plugin_name)
+
+
+async def stop_plugins_in_time(plugins: Plugins, context: PluginContext) -> None:
+    """`stop_plugins` in a worker thread, for at most ``plugin_timeout_seconds``: a
+    plugin that hangs at shut-down is left behind (logged) and the worker exits."""
+    timeout = context.config.plugin_timeout_seconds
+    with trio.CancelScope(shield=True), trio.move_on_after(timeout) as scope:
+        await trio.to_thread.run_sync(stop_plugins, plugins, context, abandon_on_cancel=True)
+    if scope.cancelled_caught:
+        log.error("plugins did not shut down within %g s; stopping without them", timeout)
 
 
 def relay_password(config: Config) -> str | None:

@@ -39,8 +39,23 @@ log = logging.getLogger("trimail.delivery")
 
 INBOX = "INBOX"
 
-# one header field, possibly folded (RFC 5322 §2.2.3): CRLF only before a space or tab
-_ONE_FIELD = re.compile(r"[\x21-\x39\x3b-\x7e]+:[^\r\n]*(?:\r\n[ \t][^\r\n]*)*")
+# one header field, possibly folded (RFC 5322 §2.2.3): CRLF only before a space or tab,
+# no other control characters (RFC 5322 §3.2.2, UTF-8 allowed by RFC 6532)
+_ONE_FIELD = re.compile(
+    r"[\x21-\x39\x3b-\x7e]+:[^\x00-\x08\x0a-\x1f\x7f]*(?:\r\n[ \t][^\x00-\x08\x0a-\x1f\x7f]*)*"
+)
+MAX_LINE_OCTETS = 998  # RFC 5322 §2.1.1
+
+
+def is_one_field(header: object) -> bool:
+    """True if *header* is one header field (``Name: value``, folded lines joined with
+    CRLF and a space or tab, no trailing CRLF) whose lines fit RFC 5322 §2.1.1."""
+    return (
+        isinstance(header, str)
+        and _ONE_FIELD.fullmatch(header) is not None
+        and all(len(line.encode("utf-8")) <= MAX_LINE_OCTETS for line in header.split("\r\n"))
+    )
+
 
 R250_RCPT_OK = Reply(code=250, enhanced_status="2.1.5", text="Ok")
 R550_NO_SUCH_USER = Reply(code=550, enhanced_status="5.1.1", text="No such user here")
@@ -375,7 +390,7 @@ class LocalDelivery:
                 raise DeliveryError(str(exc)) from None
             headers = [h for result in added if result for h in result]
             for header in headers:
-                if not isinstance(header, str) or not _ONE_FIELD.fullmatch(header):
+                if not is_one_field(header):
                     log.error("trimail_outbound_headers gave %r: not one header field", header)
                     raise DeliveryError(f"outbound header {str(header)[:40]!r} is not one field")
             prefix = b"".join(h.encode("utf-8") + b"\r\n" for h in headers) + prefix
@@ -487,7 +502,7 @@ def merge_verdicts(results: Sequence[MessageVerdict]) -> MessageVerdict:
     headers = tuple(h for v in results for h in v.add_headers)
     mailbox = next((v.mailbox_name for v in reversed(results) if v.mailbox_name), None)
     for header in headers:
-        if not isinstance(header, str) or not _ONE_FIELD.fullmatch(header):
+        if not is_one_field(header):
             raise ValueError(f"filter header {str(header)[:60]!r} must be one header field")
     return MessageVerdict(reject=reject, add_headers=headers, mailbox_name=mailbox)
 

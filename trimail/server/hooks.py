@@ -4,6 +4,11 @@ A filter hook may block (DNS, SQLite, HTTP), so every call runs in a worker thre
 from a limiter of its own (hung plugins cannot starve storage of threads) under
 ``plugin_timeout_seconds``. A call that raises or runs out of time becomes
 `HookFailed`; callers answer 451 4.3.0 and go on (`trimail.hookspecs`).
+
+Each hook has its own thread limit: a timed-out call is abandoned, not killed, and
+keeps its thread until it returns, so a plugin that hangs uses up only its own hook's
+threads (further calls of that hook fail after the timeout) while the other hooks,
+and the sessions that need them, go on.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ R451_PLUGIN_FAILED = Reply(
     code=451, enhanced_status="4.3.0", text="Local error in processing; try again later"
 )
 
-HOOK_THREADS = 32  # worker threads for hook calls, apart from storage's
+HOOK_THREADS = 32  # worker threads per hook, apart from storage's
 NOTIFICATIONS_BUFFERED = 1000  # notify_soon calls waiting for run_notifications
 
 
@@ -40,7 +45,8 @@ class HookRunner:
     Args:
         manager: the loaded plugins.
         timeout_seconds: the longest one call may take (seconds).
-        threads: how many hook calls may run at once (a limiter of their own).
+        threads: how many calls of one hook may run at once (each hook has its own
+            limiter, apart from storage's threads).
     """
 
     def __init__(
@@ -48,7 +54,8 @@ class HookRunner:
     ) -> None:
         self.manager = manager
         self.timeout_seconds = timeout_seconds
-        self.limiter = trio.CapacityLimiter(threads)
+        self.threads = threads
+        self._limiters: dict[str, trio.CapacityLimiter] = {}
         self._send, self._receive = trio.open_memory_channel[tuple[str, dict[str, Any]]](
             NOTIFICATIONS_BUFFERED
         )
@@ -66,14 +73,15 @@ class HookRunner:
                 ``timeout_seconds`` (the thread is abandoned; its result is ignored).
         """
         caller = getattr(self.manager.hook, name)
+        limiter = self._limiters.get(name)
+        if limiter is None:
+            limiter = self._limiters[name] = trio.CapacityLimiter(self.threads)
         with trio.move_on_after(self.timeout_seconds) as scope:
             try:
                 return await trio.to_thread.run_sync(
-                    functools.partial(caller, **kwargs),
-                    abandon_on_cancel=True,
-                    limiter=self.limiter,
+                    functools.partial(caller, **kwargs), abandon_on_cancel=True, limiter=limiter
                 )
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # SystemExit too: not from a plugin
                 log.error(
                     "plugin hook %s failed (plugins: %s)",
                     name,
@@ -83,10 +91,11 @@ class HookRunner:
                 raise HookFailed(f"{name} raised {type(exc).__name__}") from exc
         assert scope.cancelled_caught
         log.error(
-            "plugin hook %s timed out after %g s (plugins: %s)",
+            "plugin hook %s timed out after %g s (plugins: %s; %d of its calls still running)",
             name,
             self.timeout_seconds,
             ", ".join(plugin_names(self.manager, name)),
+            limiter.borrowed_tokens,
         )
         raise HookFailed(f"{name} timed out")
 

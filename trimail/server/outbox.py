@@ -3,6 +3,7 @@ notices. Messages go through the outbound hooks (DKIM) into the queue."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
 MAX_RECIPIENTS = 100  # per message sent by a plugin
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+_FIRST_FIELD = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
 
 
 class QueueOutbox:
@@ -44,6 +47,12 @@ class QueueOutbox:
         """
         if not isinstance(message, bytes) or len(message) > MAX_MESSAGE_BYTES:
             raise ValueError("outbox: message must be bytes of at most 10 MiB")
+        if _BARE_LF.search(message) or not _FIRST_FIELD.match(message):
+            raise ValueError(
+                "outbox: message must be RFC 5322 text: header fields first, CRLF line ends"
+            )
+        if isinstance(recipients, str):
+            raise ValueError("outbox: recipients is a list of addresses, not one str")
         if not recipients or len(recipients) > MAX_RECIPIENTS:
             raise ValueError(f"outbox: 1 to {MAX_RECIPIENTS} recipients, not {len(recipients)}")
         sender = _path(reverse_path) if reverse_path else NULL_PATH

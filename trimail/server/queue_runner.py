@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
+import attrs
 import trio
 
 from trimail.mail.address import NULL_PATH, Mailbox
@@ -45,6 +46,7 @@ from trimail.queue.schedule import (
 )
 from trimail.queue.spool import QueuedRecipient, QueueEntry, Spool, SpoolError
 from trimail.server.delivery import INBOX, LocalDelivery, RoutedRecipient
+from trimail.server.outbound import reply_text
 from trimail.server.session_info import INTERNAL
 from trimail.users.db import Resolution
 from trimail.verdicts import DeliveryVerdict, Reject
@@ -410,7 +412,7 @@ class QueueRunner:
             if refusal is not None:
                 outcome = Outcome.TEMPORARY if refusal.code < 500 else Outcome.PERMANENT
                 status = refusal.enhanced_status or ("4.3.0" if refusal.code < 500 else "5.0.0")
-                text = f"{refusal.code} {status} {refusal.text}"
+                text = reply_text(attrs.evolve(refusal, enhanced_status=status))
                 results.append(_result(recipient, outcome, text, status))
                 continue
             assert not isinstance(plans, Reject)
@@ -480,10 +482,7 @@ class QueueRunner:
             refusals: each refused recipient and the refusal.
             head: the start of the message (at least its header section).
         """
-        replies = [
-            (r, f"{x.reply.code} {x.reply.enhanced_status or ''} {x.reply.text}")
-            for r, x in refusals
-        ]
+        replies = [(r, reply_text(x.reply)) for r, x in refusals]
         await self._report_local(queue_id, envelope, replies, head, ReportKind.FAILED)
 
     async def _report_local(

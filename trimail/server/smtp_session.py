@@ -222,8 +222,11 @@ class SmtpSession:
 
     async def _greet(self) -> None:
         reject = await self.ctx.hooks.envelope_filter("trimail_smtp_connect", session=self.info)
-        if reject is not None:
-            await self._send(reject.reply)
+        if reject is not None:  # at the greeting only 554 or 421 may refuse (RFC 5321 §3.1)
+            reply = reject.reply
+            if reply.code not in (421, 554):
+                reply = attrs.evolve(reply, code=421 if reply.code < 500 else 554)
+            await self._send(reply)
             raise SessionClosed
         await self._send(Reply(code=220, text=f"{self.ctx.hostname} ESMTP trimail"))
 

@@ -90,6 +90,7 @@ def message(pm: Plugins, info: SessionInfo, resolver: Any) -> MessageVerdict | N
         message=MESSAGE,
         config=Config(),
         resolver=resolver,
+        queue_id="0a1b",
     )
     return results[0] if results else None
 

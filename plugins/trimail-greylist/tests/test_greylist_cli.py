@@ -17,8 +17,6 @@ from trimail.mail.envelope import Envelope
 from trimail.plugins import PluginContext
 from trimail.server.session_info import SessionInfo
 
-NOW = time.time() - 600  # the commands use the real clock
-
 
 def run(config: Config, *argv: str) -> int:
     """Parse *argv* as ``trimail`` would with the plugin's commands, then run it."""
@@ -37,7 +35,8 @@ def config(tmp_path: Path) -> Config:
 
 
 def fill(config: Config) -> None:
-    now = [NOW]
+    start = time.time() - 600  # the commands use the real clock: ten minutes ago
+    now = [start]
     plugin = GreylistPlugin(lambda: now[0])
     context = PluginContext(
         config=config,
@@ -49,7 +48,7 @@ def fill(config: Config) -> None:
         listener="smtp", peer_host="192.0.2.9", peer_port=1, local_host="::1", local_port=25
     )
     envelope = Envelope(reverse_path=Mailbox(local_part="bob", domain="sender.example"))
-    for when, local in ((NOW, "alice"), (NOW, "carol"), (NOW + 400, "alice")):
+    for when, local in ((start, "alice"), (start, "carol"), (start + 400, "alice")):
         now[0] = when
         plugin.trimail_smtp_rcpt_to(
             session=session,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
 import time
 
 import pytest
@@ -133,6 +135,34 @@ def test_a_silent_listener_times_out() -> None:
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         with pytest.raises(RspamdUnavailable, match="no answer within"):
             post_checkv2(parse_url(url), [], MESSAGE, timeout_seconds=0.2)
+
+
+def test_a_trickled_status_line_cannot_hold_the_thread() -> None:
+    """A server sending its status line a byte every 0.1 s (each read succeeds, so
+    no socket timeout fires) is cut off at the deadline by the watchdog."""
+    stop = threading.Event()
+
+    def trickle(listener: socket.socket) -> None:
+        client, _ = listener.accept()
+        with client:
+            client.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 10_000:
+                if stop.is_set():
+                    return
+                with contextlib.suppress(OSError):
+                    client.send(bytes([byte]))
+                time.sleep(0.1)
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        thread = threading.Thread(target=trickle, args=(listener,), daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        started = time.monotonic()
+        with pytest.raises(RspamdUnavailable, match=r"no answer within 1 s"):
+            post_checkv2(parse_url(url), [], MESSAGE, timeout_seconds=1)
+        assert time.monotonic() - started < 3
+        stop.set()
+        thread.join(5)
 
 
 def test_the_deadline_covers_the_whole_exchange() -> None:

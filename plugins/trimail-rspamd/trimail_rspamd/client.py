@@ -7,9 +7,12 @@ answers one byte at a time cannot hold the thread longer than the timeout.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -108,15 +111,34 @@ def post_checkv2(
         )
     else:
         conn = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=timeout_seconds)
+    # The socket timeout bounds each read, not the whole answer: a server trickling
+    # its status line and headers a byte at a time would hold the thread for ever.
+    # A watchdog shuts the socket down at the deadline, whatever is being read.
+    expired = threading.Event()
+    watchdog = threading.Timer(timeout_seconds, _shut_down, args=(conn, expired))
+    watchdog.daemon = True
+    watchdog.start()
     try:
         return _exchange(conn, endpoint, headers, message, deadline, clock, timeout_seconds)
     except TimeoutError:
         raise RspamdUnavailable(f"no answer within {timeout_seconds:g} s") from None
     except (OSError, http.client.HTTPException) as exc:
+        if expired.is_set():
+            raise RspamdUnavailable(f"no answer within {timeout_seconds:g} s") from None
         reason = str(exc) or type(exc).__name__
         raise RspamdUnavailable(f"{endpoint.host} port {endpoint.port}: {reason}") from None
     finally:
+        watchdog.cancel()
         conn.close()
+
+
+def _shut_down(conn: http.client.HTTPConnection, expired: threading.Event) -> None:
+    """The watchdog: end the exchange at its deadline (the reader then fails)."""
+    expired.set()
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _exchange(
