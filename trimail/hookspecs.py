@@ -114,7 +114,9 @@ def trimail_cli_commands(
     ``commands.add_parser(NAME, parents=[common], help=...)`` and give each one
     ``set_defaults(handler=FUNC)``, where ``FUNC(config, args) -> int`` returns the
     exit status; raise `trimail.config.ConfigError` (or print and return 1) for
-    errors the operator can act on. A name that is already taken is an error.
+    errors the operator can act on. A plugin whose commands cannot be added (a name
+    that is already taken, an exception) is named in a warning on stderr and its
+    commands are left out; the rest of the command line works.
 
     .. versionadded:: 1.0
     """

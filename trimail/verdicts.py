@@ -101,13 +101,16 @@ class DeliveryVerdict:
             ``"\\\\Seen"``, ``"$Junk"``; RFC 5232 imap4flags).
         flags_by_mailbox: flags for the copy in one mailbox, instead of *flags*
             (Sieve's ``fileinto :flags`` differs per copy, RFC 5232 §5).
-        discard: store nothing for this user (RFC 5228 §4.4); wins over *mailboxes*.
+        discard: store nothing for this user (RFC 5228 §4.4); wins over *mailboxes*
+            (but *reject* wins over both).
         reject: refuse this user's copy (RFC 5429). When every recipient of the
             message is refused, the SMTP client gets the (first) reply at the end of
             DATA; otherwise the others are delivered and the reverse-path gets a
             delivery status notification (RFC 3464) naming this recipient. A 4xx
             reply (try again later) holds the whole message: the client gets it at
             the end of DATA, nothing is stored, and every recipient is retried.
+            A forward-path counts as refused only when every account it reaches
+            refuses (an alias with one accepting member is delivered, no DSN).
     """
 
     mailboxes: tuple[str, ...] = attrs.field(default=(), converter=_mailbox_names)

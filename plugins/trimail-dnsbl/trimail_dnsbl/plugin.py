@@ -58,6 +58,15 @@ class DnsblPlugin:
         self.resolver = context.resolver
         if self.resolver is None:  # check-config: not serving
             log.debug("dnsbl: no DNS resolver from the server; only messages are checked")
+        if settings.timeout_seconds >= context.config.plugin_timeout_seconds:
+            log.warning(
+                "dnsbl: timeout_seconds (%g) should be below plugin_timeout_seconds (%g): "
+                "else a slow list turns into 451 instead of failing open",
+                settings.timeout_seconds,
+                context.config.plugin_timeout_seconds,
+            )
+        if settings.action == "tag" and settings.reject_at == "connect":
+            log.warning('dnsbl: reject_at has no effect with action = "tag"')
         where = "connect" if settings.reject_at == "connect" else "RCPT TO"
         log.info(
             "dnsbl: asking %s; %s at score %r%s",

@@ -91,3 +91,10 @@ def test_normalize_path_pattern() -> None:
     assert normalize_path_pattern("example.org") == "example.org"
     with pytest.raises(ValueError):
         normalize_path_pattern("..example.org")
+
+
+def test_mapped_and_scoped_networks() -> None:
+    assert str(parse_network("::ffff:192.0.2.1")) == "192.0.2.1/32"  # clients count as IPv4
+    assert str(parse_network("::ffff:192.0.2.0/120")) == "192.0.2.0/24"
+    with pytest.raises(ValueError, match="zone index"):
+        parse_network("fe80::1%eth0")

@@ -48,17 +48,25 @@ def parse_network(text: str) -> IPNetwork:
         text: the network as written in the config or on the command line.
 
     Returns:
-        The network; a bare address is a /32 (IPv4) or /128 (IPv6) network.
+        The network; a bare address is a /32 (IPv4) or /128 (IPv6) network; an
+        IPv4-mapped IPv6 network is given as the IPv4 network.
 
     Raises:
         ValueError: not an address or CIDR network, or host bits set after the prefix
             (``192.0.2.1/24``: the message suggests ``192.0.2.0/24``).
     """
     text = text.strip()
+    if "%" in text:  # a scoped address (fe80::1%eth0): clients never carry a zone
+        raise ValueError(f"{text!r}: a zone index (%...) cannot match a client address")
     try:
-        return ipaddress.ip_network(text, strict=True)
+        network = ipaddress.ip_network(text, strict=True)
     except ValueError:
         pass
+    else:  # ::ffff:192.0.2.1 clients count as IPv4, so must the network (RFC 4291 §2.5.5.2)
+        mapped = getattr(network.network_address, "ipv4_mapped", None)
+        if mapped is not None and network.prefixlen >= 96:
+            return ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
+        return network
     try:
         loose = ipaddress.ip_network(text, strict=False)
     except ValueError:
