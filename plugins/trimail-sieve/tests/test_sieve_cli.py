@@ -126,3 +126,22 @@ def test_max_redirects_zero_refuses_redirect(
     config.write_text(text)
     assert sieve(config, "put", "alice@example.org", source) == 1
     assert "line 1, column 1: redirect is not allowed on this server" in capsys.readouterr().err
+
+
+def test_broken_databases_are_one_line(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    users_file = tmp_path / "data" / "users.sqlite3"
+    users_file.write_bytes(b"\x07not a database" * 200)
+    assert sieve(config, "get", "alice@example.org") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("trimail") and "Traceback" not in err and len(err.splitlines()) == 1
+    state = tmp_path / "data" / "plugins" / "sieve"
+    state.mkdir(parents=True, exist_ok=True)
+    import sqlite3
+
+    with sqlite3.connect(state / FILE_NAME) as db:
+        db.execute("CREATE TABLE scripts (x)")
+    assert sieve(config, "list") == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.splitlines()) == 1

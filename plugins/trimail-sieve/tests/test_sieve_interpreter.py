@@ -311,3 +311,21 @@ if anyof(header :matches ["subject", "x-a"] "*a?b*",
 def test_run_never_crashes_on_arbitrary_messages(message: bytes, envelope_from: str) -> None:
     outcome = decide(EVERY_TEST, message, envelope_from=envelope_from)
     assert [d.mailbox for d in outcome.deliveries] in (["yes"], ["INBOX"])
+
+
+def test_a_run_over_its_time_budget_is_a_runtime_error() -> None:
+    """Many cheap comparisons against many header fields: stopped by the clock."""
+    script = compile_script(b'if header :is "received" ["a", "b"] { discard; }')
+    many = b"".join(b"Received: from x\r\n" for _ in range(50)) + b"\r\nbody\r\n"
+    data = MessageData.from_message(many, envelope_from="", envelope_to="me@example.org")
+    ticks = iter(range(1000))
+    with pytest.raises(SieveRuntimeError, match="ran longer than 10 s"):
+        run(
+            script,
+            data,
+            default_mailbox="INBOX",
+            max_actions=32,
+            max_seconds=10,
+            clock=lambda: float(next(ticks)),  # one second per comparison
+        )
+    assert run(script, data, default_mailbox="INBOX", max_actions=32).implicit_keep

@@ -277,3 +277,13 @@ def test_redirect_can_be_forbidden() -> None:
         compile_script(source, allow_redirect=False)
     assert (caught.value.line, caught.value.column) == (2, 3)
     assert compile_script(b"keep;", allow_redirect=False).commands == (Keep(),)
+
+
+def test_long_matches_patterns_and_control_characters_in_redirects_are_refused() -> None:
+    pattern = "a?" * 600
+    with pytest.raises(ScriptError, match="over 1024"):
+        compile_script(f'if header :matches "subject" "{pattern}" {{ keep; }}'.encode())
+    with pytest.raises(ScriptError, match="display name"):  # says bob, would go to carol
+        compile_script(b'redirect "bob@example.org\\r\\nRCPT TO:<carol@example.org>";')
+    with pytest.raises(ScriptError, match="control characters"):
+        compile_script(b'redirect "Bob\r\n<bob@example.org>";')

@@ -135,7 +135,12 @@ def test_response_subject_from_and_mime() -> None:
     )
     reply = parse(
         build_response(
-            action=action, headers=headers, sender="a@example.com", user_address=USER, now=0
+            action=action,
+            headers=headers,
+            sender="a@example.com",
+            user_address=USER,
+            now=0,
+            aliases=["b@example.org"],  # the alias that reached the user
         ).message
     )
     assert reply["Subject"] == "Out of office Bcc: evil@example.net"  # one line
@@ -151,6 +156,21 @@ def test_response_subject_from_and_mime() -> None:
         ).message
     )
     assert reply["From"] == USER  # only the user's own addresses may be the author
+    listed = Vacation(reason="x", from_address="CEO <ceo@bank.test>", addresses=("ceo@bank.test",))
+    reply = parse(
+        build_response(
+            action=listed, headers=headers, sender="a@example.com", user_address=USER, now=0
+        ).message
+    )
+    assert reply["From"] == USER  # :addresses do not make another address the user's
+    quoted = build_response(
+        action=Vacation(reason="x"),
+        headers=headers,
+        sender="a b@example.com",
+        user_address=USER,
+        now=0,
+    )
+    assert quoted.recipient == '"a b"@example.com'  # sendable: the outbox parses it
     no_subject = parse(
         build_response(
             action=Vacation(reason="x"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trimail.config.loader import structure_plugin_table
+from trimail.users.db import UserDatabaseError
 from trimail_sieve.script import ScriptError, compile_script
 from trimail_sieve.settings import TABLE, SieveSettings
 from trimail_sieve.store import FILE_NAME, SieveStore, StoreError
@@ -62,8 +64,11 @@ def _wrap(handler: Handler) -> Handler:
     def run(config: Config, args: argparse.Namespace) -> int:
         try:
             return handler(config, args)
-        except (SieveCliError, StoreError) as exc:
+        except (SieveCliError, StoreError, UserDatabaseError) as exc:
             print(f"trimail sieve: {exc}", file=sys.stderr)
+            return 1
+        except sqlite3.Error as exc:  # a database of another layout
+            print(f"trimail sieve: {state_dir(config)}: unusable database: {exc}", file=sys.stderr)
             return 1
 
     return run

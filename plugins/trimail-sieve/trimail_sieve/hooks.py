@@ -286,7 +286,12 @@ class SievePlugin:
             return
         try:
             response = vacation.build_response(
-                action=action, headers=data.headers, sender=sender, user_address=address, now=now
+                action=action,
+                headers=data.headers,
+                sender=sender,
+                user_address=address,
+                now=now,
+                aliases=[to],
             )
             queue_id = self.outbox.send(
                 reverse_path="", recipients=[response.recipient], message=response.message

@@ -9,6 +9,9 @@ does the implicit keep alone (RFC 5228 §2.10.6).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import attrs
 
 from trimail_sieve.flags import merge_flags
@@ -129,6 +132,9 @@ class Outcome:
         return attrs.evolve(self, deliveries=tuple(deliveries), implicit_keep=True)
 
 
+MAX_RUN_SECONDS = 5.0  # a run's time budget: then the implicit keep (RFC 5228 §2.10.6)
+
+
 def run(
     script: Script,
     message: MessageData,
@@ -136,6 +142,8 @@ def run(
     default_mailbox: str,
     max_actions: int,
     max_redirects: int = 4,
+    max_seconds: float = MAX_RUN_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Outcome:
     """Run *script* on *message*.
 
@@ -146,6 +154,10 @@ def run(
             the message filters chose, e.g. ``Junk``).
         max_actions: most actions one run may take.
         max_redirects: most distinct redirect addresses one run may send to.
+        max_seconds: the time budget of the run (checked before each comparison of
+            a value with a key): a script may be small and still slow on a crafted
+            message (thousands of header fields, long ``?`` patterns).
+        clock: monotonic seconds (injected by tests).
 
     Returns:
         The decision.
@@ -159,6 +171,13 @@ def run(
         max_actions=max_actions,
         max_redirects=max_redirects,
     )
+    deadline = clock() + max_seconds
+
+    def tick() -> None:
+        if clock() > deadline:
+            raise SieveRuntimeError(f"the script ran longer than {max_seconds:g} s")
+
+    state.tick = tick
     state.block(script.commands)
     return state.outcome()
 
@@ -179,6 +198,7 @@ class _Run:
         self.kept = False  # keep or fileinto executed (for reject's exclusion)
         self.reject: str | None = None
         self.vacation: Vacation | None = None
+        self.tick: Callable[[], None] = lambda: None  # the time budget (see run)
 
     def outcome(self) -> Outcome:
         if self.reject is not None:
@@ -300,17 +320,21 @@ class _Run:
             return all(self.message.headers.exists(name) for name in test.names)
         if isinstance(test, HeaderTest):
             headers = self.message.headers
-            return any(test.match.any_value(headers.decoded(name)) for name in test.names)
+            return any(
+                test.match.any_value(headers.decoded(name), self.tick) for name in test.names
+            )
         if isinstance(test, AddressTest):
             headers = self.message.headers
             return any(
-                test.match.any_value(_parts(headers.addresses(name), test.part))
+                test.match.any_value(_parts(headers.addresses(name), test.part), self.tick)
                 for name in test.names
             )
         if isinstance(test, EnvelopeTest):
-            return any(test.match.any_value(self.envelope(p, test.part)) for p in test.parts)
+            return any(
+                test.match.any_value(self.envelope(p, test.part), self.tick) for p in test.parts
+            )
         if isinstance(test, HasFlag):
-            return test.match.any_value(self.flags)
+            return test.match.any_value(self.flags, self.tick)
         raise SieveRuntimeError(f"unknown test {type(test).__name__}")  # pragma: no cover
 
     def envelope(self, name: str, part: str) -> list[str]:

@@ -18,6 +18,7 @@ import enum
 import functools
 import re
 import string
+from collections.abc import Callable
 
 import attrs
 
@@ -50,9 +51,19 @@ class Match:
     comparator: str = ASCII_CASEMAP
     keys: tuple[str, ...] = ()
 
-    def any_value(self, values: list[str] | tuple[str, ...]) -> bool:
-        """True if any of *values* matches any key (RFC 5228 §2.7.1); False for none."""
-        return any(self.one(value, key) for value in values for key in self.keys)
+    def any_value(
+        self, values: list[str] | tuple[str, ...], tick: Callable[[], None] = lambda: None
+    ) -> bool:
+        """True if any of *values* matches any key (RFC 5228 §2.7.1); False for none.
+
+        *tick* is called before each comparison (the interpreter's time budget; it
+        raises to stop the run)."""
+        for value in values:
+            for key in self.keys:
+                tick()
+                if self.one(value, key):
+                    return True
+        return False
 
     def one(self, value: str, key: str) -> bool:
         """Compare one value with one key."""

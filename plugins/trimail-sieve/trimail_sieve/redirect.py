@@ -62,8 +62,14 @@ def parse_address(text: str) -> str:
             source route, a local part over 64 octets (RFC 5321 §4.5.3.1.1).
     """
     stripped = text.strip()
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in stripped):  # CR, LF, NUL...
+        raise AddressError("control characters are not allowed in an address")
     found = _NAME_ADDR.fullmatch(stripped)
     addr = found.group("addr").strip() if found else stripped
+    if found and not _display_name_ok(found.group("name")):
+        raise AddressError(
+            "the display name before <...> must be words or a quoted string (RFC 5322 §3.4)"
+        )
     if not addr:
         raise AddressError("the address is empty")
     if addr.startswith("@"):
@@ -78,6 +84,17 @@ def parse_address(text: str) -> str:
     if not isinstance(path, Mailbox) or not path.domain:
         raise AddressError("an address needs a domain (local@domain)")
     return str(path)
+
+
+def _display_name_ok(name: str) -> bool:
+    """A phrase (RFC 5322 §3.2.5): words without specials, or one quoted string."""
+    name = name.strip()
+    if len(name) >= 2 and name.startswith('"') and name.endswith('"'):
+        return '"' not in name[1:-1].replace('\\"', "")
+    return not any(c in _SPECIALS for c in name)
+
+
+_SPECIALS = frozenset('()<>[]:;@\\,"')
 
 
 def loop_detected(headers: Headers, addresses: Iterable[str]) -> bool:

@@ -23,6 +23,7 @@ from trimail_sieve.grammar import GrammarError, check_grammar
 from trimail_sieve.matching import ASCII_CASEMAP, COMPARATORS, Match, MatchType
 from trimail_sieve.redirect import AddressError, parse_address
 
+MAX_PATTERN_CHARS = 1024  # one :matches key; real patterns are a few dozen characters
 MAX_NESTING = 32  # blocks and tests inside one another; real scripts use 3 or 4
 
 CAPABILITIES = (
@@ -533,7 +534,14 @@ def _match(cmd: Any, keys_argument: str) -> Match:
         comparator = _string(extra["comparator"]).lower()
     if comparator not in COMPARATORS:
         raise ScriptError(f"comparator {comparator!r} is not supported")
-    return Match(match_type=match_type, comparator=comparator, keys=_strings(args[keys_argument]))
+    keys = _strings(args[keys_argument])
+    if match_type is MatchType.MATCHES:
+        for key in keys:
+            if len(key) > MAX_PATTERN_CHARS:  # a comparison costs value x pattern length
+                raise ScriptError(
+                    f":matches pattern of {len(key)} characters, over {MAX_PATTERN_CHARS}"
+                )
+    return Match(match_type=match_type, comparator=comparator, keys=keys)
 
 
 def _part(args: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 import attrs
 
+from trimail.mail.address import quote_local_part
 from trimail_sieve.message import Headers
 from trimail_sieve.script import Vacation
 
@@ -121,6 +122,7 @@ def build_response(
     sender: str,
     user_address: str,
     now: float,
+    aliases: Iterable[str] = (),
 ) -> Response:
     """Write the response to *sender* (RFC 5230 §5).
 
@@ -128,10 +130,13 @@ def build_response(
         action: the vacation command.
         headers: the incoming message's header fields.
         sender: the envelope reverse-path (the response's only recipient, §5.1).
-        user_address: the user's address; the From unless ``:from`` names one of the
-            user's addresses (``:addresses``), which then is the From (§4.3). Any other
-            ``:from`` is ignored: a user may not send as someone else.
+        user_address: the user's address; the From unless ``:from`` names it or one of
+            *aliases*, which then is the From (§4.3). Any other ``:from`` is ignored,
+            also one listed in ``:addresses`` (the script says what it likes there): a
+            user may not send as someone else.
         now: the current time, seconds since the epoch (for Date).
+        aliases: other addresses known to be the user's: the forward-path that
+            reached the user (an alias the server resolved to this user).
 
     Returns:
         The response.
@@ -139,7 +144,7 @@ def build_response(
     Raises:
         ValueError: a ``:mime`` reason that is not a MIME entity.
     """
-    allowed = {user_address.lower(), *(a.lower() for a in action.addresses)}
+    allowed = {user_address.lower(), *(a.lower() for a in aliases if a)}
     author = user_address
     if action.from_address:
         named = email.utils.parseaddr(action.from_address)[1]
@@ -147,7 +152,7 @@ def build_response(
             author = action.from_address
     response = _body(action)
     response["From"] = _one_line(author)
-    response["To"] = sender
+    response["To"] = _sendable(sender)
     response["Subject"] = _subject(action, headers)
     response["Date"] = email.utils.format_datetime(_dt.datetime.fromtimestamp(now, _dt.UTC))
     domain = user_address.rpartition("@")[2] or "localhost"
@@ -158,7 +163,14 @@ def build_response(
         references = _one_line(headers.first("references"))
         response["References"] = f"{references} {original_id}".strip()
     response["Auto-Submitted"] = "auto-replied"  # RFC 3834 §5, RFC 5230 §5
-    return Response(recipient=sender, message=response.as_bytes(policy=_SMTP))
+    return Response(recipient=_sendable(sender), message=response.as_bytes(policy=_SMTP))
+
+
+def _sendable(address: str) -> str:
+    """*address* with its local part quoted when it needs it (``"a b"@example.net``,
+    RFC 5321 §4.1.2), as the outbox parses it."""
+    local, _, domain = address.rpartition("@")
+    return f"{quote_local_part(local)}@{domain}" if local else address
 
 
 def _subject(action: Vacation, headers: Headers) -> str:
