@@ -106,12 +106,14 @@ def test_strings_quoted_and_multiline() -> None:
         b"reject text: # comment\r\n"
         b"line one\r\n"
         b"..dot-stuffed\r\n"
+        b".kept as it is\r\n"
         b".\r\n"
         b";\n"
     )
     fileinto, reject = script.commands
     assert fileinto == FileInto(mailbox='a"b\\cd')
-    assert reject == RejectAction(reason="line one\n.dot-stuffed\n")
+    # RFC 5228 §8.1: only a "." followed by another "." is removed
+    assert reject == RejectAction(reason="line one\n.dot-stuffed\n.kept as it is\n")
 
 
 def test_if_elsif_else_chain_and_case_insensitive_names() -> None:

@@ -595,7 +595,9 @@ def _multiline(text: str) -> str:
     body = body.rstrip("\r")
     body = body.removesuffix(".")
     lines = body.replace("\r\n", "\n").split("\n")
-    return "\n".join(line[1:] if line.startswith(".") else line for line in lines)
+    # RFC 5228 §8.1 multiline-dotstart: only a leading "." followed by another "." is
+    # removed (dot-stuffing); ".hidden" stays as it is
+    return "\n".join(line[1:] if line.startswith("..") else line for line in lines)
 
 
 def _strings(raw: Any) -> tuple[str, ...]:
