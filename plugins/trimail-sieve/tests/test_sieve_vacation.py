@@ -59,6 +59,7 @@ def test_an_ordinary_message_gets_a_response() -> None:
         (b"Precedence: bulk\r\n", "alice@example.com", "precedence"),
         (b"Precedence: list\r\n", "alice@example.com", "precedence"),
         (b"Precedence: Junk\r\n", "alice@example.com", "precedence"),
+        (b"Precedence: list (from a mailing list)\r\n", "alice@example.com", "precedence"),
         (b"List-Id: <talk.example.com>\r\n", "alice@example.com", "mailing list"),
         (b"List-Unsubscribe: <mailto:u@example.com>\r\n", "alice@example.com", "mailing list"),
         (b"X-Auto-Response-Suppress: OOF\r\n", "alice@example.com", "suppressed"),

@@ -72,7 +72,8 @@ def reason_not_to_respond(
     auto = headers.first("auto-submitted").split(";")[0].strip().lower()
     if headers.exists("auto-submitted") and auto != "no":
         return "auto-submitted message"  # RFC 3834 §2, §5
-    if headers.first("precedence").strip().lower() in _BULK_PRECEDENCE:
+    precedence = headers.first("precedence").split("(", 1)[0]  # "list (comment)"
+    if precedence.strip().lower() in _BULK_PRECEDENCE:
         return "bulk or list precedence"
     if any(name.startswith("list-") for name in headers.names()):
         return "mailing list message"  # RFC 2369, RFC 2919 fields
