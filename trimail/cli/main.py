@@ -60,7 +60,18 @@ def _check_config(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _parser() -> argparse.ArgumentParser:
+def _command_name(argv: Sequence[str]) -> str | None:
+    """The sub-command *argv* names (its first word that is not an option), or None."""
+    words = iter(argv)
+    for word in words:
+        if word in ("--config", "-c"):
+            next(words, None)  # the option's value
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config",
@@ -85,13 +96,15 @@ def _parser() -> argparse.ArgumentParser:
     dns_commands.add_commands(commands, common)
     queue_commands.add_commands(commands, common)
     plugin_commands.add_commands(commands, common)
-    plugin_commands.add_plugin_commands(commands, common)
+    if _command_name(argv) not in commands.choices:  # a plugin's command, or --help:
+        plugin_commands.add_plugin_commands(commands, common)  # load the plugins (slow)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``trimail`` console script. Returns the exit status."""
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _parser(argv)
     args = parser.parse_args(argv)
     handler: Callable[[Config, argparse.Namespace], int] = args.handler
     try:
