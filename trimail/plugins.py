@@ -325,23 +325,19 @@ def register_entry_points(pm: Plugins) -> None:
     Raises:
         PluginError: an entry point cannot be loaded (its name, package and why).
     """
-    for dist in importlib.metadata.distributions():
-        for ep in dist.entry_points:
-            if ep.group != PROJECT or pm.get_plugin(ep.name) is not None:
-                continue
-            try:
-                plugin = ep.load()
-            except Exception as exc:
-                raise PluginError(
-                    f"entry point {ep.name!r} of {dist.metadata['name']}: cannot be loaded: {exc}"
-                ) from None
-            if pm.is_registered(plugin):
-                continue
-            _register(pm, plugin, ep.name, f"entry point {ep.name!r} of {dist.metadata['name']}")
-            pm.sources[ep.name] = (
-                "entry point",
-                f"{dist.metadata['name']} {dist.version}",
-            )
+    for ep in importlib.metadata.entry_points(group=PROJECT):
+        if pm.get_plugin(ep.name) is not None:
+            continue
+        dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else ""
+        where = f"entry point {ep.name!r} of {ep.dist.name if ep.dist else '?'}"
+        try:
+            plugin = ep.load()
+        except Exception as exc:
+            raise PluginError(f"{where}: cannot be loaded: {exc}") from None
+        if pm.is_registered(plugin):
+            continue
+        _register(pm, plugin, ep.name, where)
+        pm.sources[ep.name] = ("entry point", dist)
 
 
 def _validate_tables(pm: Plugins, config: Config) -> None:
@@ -375,11 +371,9 @@ def _validate_tables(pm: Plugins, config: Config) -> None:
             )
         declared[table.name] = impl.plugin_name
         pm.table_names[impl.plugin_name] = table.name
-        settings = structure_plugin_table(config, table.name, table.cls)
-        if settings is None and table.enabled_without_table:
-            settings = structure_plugin_table(
-                attrs.evolve(config, plugin={table.name: {}}), table.name, table.cls
-            )
+        settings = structure_plugin_table(
+            config, table.name, table.cls, absent_as_empty=table.enabled_without_table
+        )
         if settings is not None:
             pm.tables[table.name] = settings
         else:

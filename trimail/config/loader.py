@@ -132,7 +132,9 @@ def load_config(path: str | Path | None) -> Config:
     return _finish(config)
 
 
-def structure_plugin_table(config: Config, name: str, cls: type[T]) -> T | None:
+def structure_plugin_table(
+    config: Config, name: str, cls: type[T], *, absent_as_empty: bool = False
+) -> T | None:
     """Validate a plugin's ``[plugin.NAME]`` table into its own attrs class.
 
     Types are as strict as trimail's own config (no coercion; unknown keys refused).
@@ -141,6 +143,7 @@ def structure_plugin_table(config: Config, name: str, cls: type[T]) -> T | None:
         config: the validated configuration.
         name: the plugin's table name, e.g. ``"passwd_file"``.
         cls: a (frozen) attrs class describing the table.
+        absent_as_empty: treat a missing table as ``{}`` (the class's defaults).
 
     Returns:
         The settings, or None if the config has no such table.
@@ -148,7 +151,7 @@ def structure_plugin_table(config: Config, name: str, cls: type[T]) -> T | None:
     Raises:
         ConfigError: ``plugin.NAME.KEY: reason``, one line per problem.
     """
-    table = config.plugin.get(name)
+    table = config.plugin.get(name, {} if absent_as_empty else None)
     if table is None:
         return None
     try:

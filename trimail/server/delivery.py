@@ -75,9 +75,7 @@ R550_SPECIAL_USE = Reply(
 R451_NO_QUEUE = Reply(
     code=451, enhanced_status="4.4.3", text="Relaying is not available here; try later"
 )
-R451_LOCAL_ERROR = Reply(
-    code=451, enhanced_status="4.3.0", text="Local error in processing; try again later"
-)
+R451_LOCAL_ERROR = R451_PLUGIN_FAILED  # one 451 4.3.0 for our own trouble
 
 
 @attrs.frozen(kw_only=True)
@@ -242,11 +240,11 @@ class LocalDelivery:
         plans = await self.plan_local(session, envelope, local, content, prefix, mailbox_name)
         if isinstance(plans, Reject):
             return plans
-        temporary = [p.reject for p in plans.values() if p.reject and p.reject.reply.code < 500]
-        if temporary:  # SMTP has one reply for DATA: a tempfail holds the whole message
+        hold = held(plans)
+        if hold is not None:  # SMTP has one reply for DATA: a tempfail holds the whole message
             log.info("%s: a recipient's delivery rules asked to try again later", queue_id)
-            return temporary[0]
-        refused = _refused_recipients(local, plans)
+            return hold
+        refused = refused_recipients(local, plans)
         if local and len(refused) == len(local) and not remote:
             first = next(p.reject for p in plans.values() if p.reject is not None)
             log.info("%s: refused by the recipients' delivery rules", queue_id)
@@ -257,19 +255,14 @@ class LocalDelivery:
 
         async def one(account_id: str, plan: DeliveryVerdict) -> None:
             try:
-                for name in dict.fromkeys(plan.mailboxes or (mailbox_name,)):
-                    flags = plan.flags_by_mailbox.get(name, plan.flags)
-                    await trio.to_thread.run_sync(
-                        self.store_one, account_id, name, content, prefix, now, flags
-                    )
+                await self.store_planned(account_id, plan, mailbox_name, content, prefix, now)
             except Exception as exc:
                 log.exception("delivery %s to account %s failed", queue_id, account_id)
                 failures.append(exc)
 
         async with trio.open_nursery() as nursery:
             for account_id, plan in plans.items():
-                if not plan.discard and plan.reject is None:
-                    nursery.start_soon(one, account_id, plan)
+                nursery.start_soon(one, account_id, plan)
         if failures:
             raise DeliveryError(f"{len(failures)} of {len(plans)} copies failed")
         if self.queue is not None and local:
@@ -343,6 +336,29 @@ class LocalDelivery:
         if failed:
             return Reject(reply=R451_PLUGIN_FAILED)
         return plans
+
+    async def store_planned(
+        self,
+        account_id: str,
+        plan: DeliveryVerdict,
+        default_mailbox: str,
+        content: bytes | Path,
+        prefix: bytes,
+        now: datetime.datetime,
+    ) -> None:
+        """Store the copies *plan* asks for (one per mailbox, each with its flags; none
+        for a discard or a refusal), *default_mailbox* for the implicit keep.
+
+        Raises:
+            DeliveryError, StorageError: a copy could not be stored.
+        """
+        if plan.discard or plan.reject is not None:
+            return
+        for name in dict.fromkeys(plan.mailboxes or (default_mailbox,)):
+            flags = plan.flags_by_mailbox.get(name, plan.flags)
+            await trio.to_thread.run_sync(
+                self.store_one, account_id, name, content, prefix, now, flags
+            )
 
     async def enqueue_new(
         self,
@@ -482,7 +498,13 @@ class LocalDelivery:
             return MessageVerdict(reject=Reject(reply=R451_PLUGIN_FAILED))
 
 
-def _refused_recipients(
+def held(plans: dict[str, DeliveryVerdict]) -> Reject | None:
+    """The first "try again later" (4xx) refusal among the users' plans: it holds the
+    whole message, as there is one reply for it (`DeliveryVerdict.reject`)."""
+    return next((p.reject for p in plans.values() if p.reject and p.reject.reply.code < 500), None)
+
+
+def refused_recipients(
     local: Sequence[RoutedRecipient], plans: dict[str, DeliveryVerdict]
 ) -> dict[RoutedRecipient, Reject]:
     """The local recipients all of whose accounts refused the message, with the first

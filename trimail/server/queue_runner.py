@@ -45,11 +45,11 @@ from trimail.queue.schedule import (
     settle,
 )
 from trimail.queue.spool import QueuedRecipient, QueueEntry, Spool, SpoolError
-from trimail.server.delivery import INBOX, LocalDelivery, RoutedRecipient
-from trimail.server.outbound import reply_text
+from trimail.server.delivery import INBOX, LocalDelivery, RoutedRecipient, held, refused_recipients
+from trimail.server.outbound import reply_status, reply_text
 from trimail.server.session_info import INTERNAL
 from trimail.users.db import Resolution
-from trimail.verdicts import DeliveryVerdict, Reject
+from trimail.verdicts import Reject
 
 log = logging.getLogger("trimail.queue")
 
@@ -405,26 +405,25 @@ class QueueRunner:
                 smtputf8=entry.smtputf8,
             )
             routed = RoutedRecipient(forward_path=recipient.forward_path, account_ids=accounts)
-            plans = await self.local.plan_local(
+            planned = await self.local.plan_local(
                 INTERNAL, envelope, [routed], message, prefix, INBOX
             )
-            refusal = _refusal(plans, accounts)
+            plans = {} if isinstance(planned, Reject) else planned
+            refusal = (  # the delivery hook failed, or a user said later, or all refused
+                planned
+                if isinstance(planned, Reject)
+                else held(plans) or refused_recipients([routed], plans).get(routed)
+            )
             if refusal is not None:
-                outcome = Outcome.TEMPORARY if refusal.code < 500 else Outcome.PERMANENT
-                status = refusal.enhanced_status or ("4.3.0" if refusal.code < 500 else "5.0.0")
-                text = reply_text(attrs.evolve(refusal, enhanced_status=status))
+                reply = refusal.reply
+                outcome = Outcome.TEMPORARY if reply.code < 500 else Outcome.PERMANENT
+                status = reply_status(reply)
+                text = reply_text(attrs.evolve(reply, enhanced_status=status))
                 results.append(_result(recipient, outcome, text, status))
                 continue
-            assert not isinstance(plans, Reject)
             try:
                 for account_id, plan in plans.items():
-                    if plan.discard or plan.reject is not None:
-                        continue
-                    for name in dict.fromkeys(plan.mailboxes or (INBOX,)):
-                        flags = plan.flags_by_mailbox.get(name, plan.flags)
-                        await trio.to_thread.run_sync(
-                            self.local.store_one, account_id, name, message, prefix, when, flags
-                        )
+                    await self.local.store_planned(account_id, plan, INBOX, message, prefix, when)
             except Exception as exc:
                 log.exception(
                     "queue %s: local delivery to <%s> failed",
@@ -458,9 +457,8 @@ class QueueRunner:
             recipients: the local recipients, with their RCPT parameters.
             head: the start of the message (at least its header section).
         """
-        ok = "250 2.0.0 delivered to mailbox"
         await self._report_local(
-            queue_id, envelope, [(r, ok) for r in recipients], head, ReportKind.DELIVERED
+            queue_id, envelope, [(r, R250_STORED) for r in recipients], head, ReportKind.DELIVERED
         )
 
     async def report_local_refusals(
@@ -482,14 +480,14 @@ class QueueRunner:
             refusals: each refused recipient and the refusal.
             head: the start of the message (at least its header section).
         """
-        replies = [(r, reply_text(x.reply)) for r, x in refusals]
+        replies = [(r, refusal.reply) for r, refusal in refusals]
         await self._report_local(queue_id, envelope, replies, head, ReportKind.FAILED)
 
     async def _report_local(
         self,
         queue_id: str,
         envelope: Envelope,
-        recipients: Sequence[tuple[RoutedRecipient, str]],
+        recipients: Sequence[tuple[RoutedRecipient, Reply]],
         head: bytes,
         kind: ReportKind,
     ) -> None:
@@ -509,8 +507,8 @@ class QueueRunner:
                         QueuedRecipient(
                             forward_path=recipient.forward_path,
                             orcpt=rcpt.orcpt,
-                            status=_reply_status(reply),
-                            last_reply=" ".join(reply.split()),
+                            status=reply_status(reply),
+                            last_reply=reply_text(reply),
                             last_attempt=self.clock(),
                         )
                     )
@@ -616,31 +614,10 @@ def _result(
     )
 
 
-def _refusal(plans: dict[str, DeliveryVerdict] | Reject, accounts: Sequence[str]) -> Reply | None:
-    """Why a local recipient of a queued message is not delivered: the delivery hook
-    failed (4xx), a user asked to try later (4xx), or every account refused (5xx)."""
-    if isinstance(plans, Reject):
-        return plans.reply
-    rejects = [p.reject.reply for p in plans.values() if p.reject is not None]
-    later = [r for r in rejects if r.code < 500]
-    if later:
-        return later[0]
-    if accounts and len(rejects) == len(plans):
-        return rejects[0]
-    return None
-
+R250_STORED = Reply(code=250, enhanced_status="2.0.0", text="delivered to mailbox")
 
 _EVENT_KINDS = {
     Outcome.DELIVERED: QueueEventKind.DELIVERED,
     Outcome.TEMPORARY: QueueEventKind.DEFERRED,
     Outcome.PERMANENT: QueueEventKind.FAILED,
 }
-
-
-def _reply_status(reply: str) -> str:
-    """The enhanced status code in *reply* ("550 5.7.1 text" -> "5.7.1"), else the
-    generic one for its class (RFC 3463 §3.1)."""
-    words = reply.split()
-    if len(words) > 1 and is_status(words[1]):
-        return words[1]
-    return "5.0.0" if reply.startswith("5") else "2.0.0"

@@ -77,6 +77,11 @@ class _Snapshot:
     domains: frozenset[str]
     users: dict[str, str]  # address -> account_id
     aliases: dict[str, tuple[str, ...]]  # source -> targets
+    addresses: dict[str, str] = attrs.field(init=False)  # account_id -> address
+
+    @addresses.default
+    def _by_account(self) -> dict[str, str]:
+        return {account_id: address for address, account_id in self.users.items()}
 
 
 def normalize_address(text: str) -> str:
@@ -408,8 +413,7 @@ class UserDatabase:
 
     def address_of(self, account_id: str) -> str | None:
         """The address of the user with this account id, or None."""
-        snap = self._current()
-        return next((a for a, i in snap.users.items() if i == account_id), None)
+        return self._current().addresses.get(account_id)
 
     def users(self) -> list[UserInfo]:
         """All users, sorted by address."""
